@@ -1,0 +1,48 @@
+# PanicSAFE bunker. `make run` starts the platform on real servers; `make test` passes every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV := uv
+PY_SRC := libs/core/src libs/contracts/src $(wildcard services/*/src) gateway/src
+PYTEST_ARGS ?=
+
+.PHONY: help setup run status servers test lint format bench bench-% clean
+
+help:
+	@echo "make run     start the whole platform locally on real servers, print where to log in"
+	@echo "make test    install what is missing, lint, run every test"
+	@echo "make status  health of every running service"
+	@echo "make lint    ruff check, ruff format --check, mypy --strict"
+	@echo "make bench   run the benchmarks (results in bench/results/)"
+
+setup:
+	@scripts/setup.sh
+
+run: setup
+	@$(UV) run --frozen python -m panicsafe.core.devstack run
+
+status:
+	@$(UV) run --frozen python -m panicsafe.core.devstack status
+
+servers: setup
+	@$(UV) run --frozen python -m panicsafe.core.devstack servers
+
+lint: setup
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy $(PY_SRC)
+
+format:
+	$(UV) run --frozen ruff format .
+	$(UV) run --frozen ruff check --fix .
+
+test: setup lint
+	$(UV) run --frozen pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(UV) run --frozen python -m bench
+
+bench-%: setup
+	$(UV) run --frozen python -m bench $*
+
+clean:
+	rm -rf .run .pytest_cache .mypy_cache .ruff_cache bench/results/*.json

@@ -1,0 +1,1 @@
+"""PanicSAFE gateway: the GraphQL edge, identity with mandatory MFA, sessions and access decisions."""

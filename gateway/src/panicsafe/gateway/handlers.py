@@ -1,0 +1,5 @@
+"""RPC endpoints of the gateway (`rpc.gateway.<operation>`); `health` comes from the runtime."""
+
+from panicsafe.core.bus.rpc import RpcRouter
+
+router = RpcRouter("gateway")

@@ -1,0 +1,125 @@
+"""CloudEvents 1.0 envelope used on `evt.<tenant>.<crisis or _>.<service>.<type>`.
+
+Structured JSON mode. CloudEvents extension attributes must be scalars, so the logbook part
+travels as two flat attributes, `logbookkind` and `logbooksummary`, and is exposed here as one
+typed `logbook` field.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
+
+# One subject token: no dots, no wildcards, no spaces.
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+NO_CRISIS = "_"
+
+
+class Mode(StrEnum):
+    """Exercise data never mixes with a real crisis."""
+
+    REAL = "real"
+    EXERCISE = "exercise"
+
+
+class LogbookKind(StrEnum):
+    FACT = "fact"
+    DECISION = "decision"
+    ACTION = "action"
+    COMMUNICATION = "communication"
+    SYSTEM = "system"
+
+
+class LogbookPart(BaseModel):
+    """What the main courante should record of this event, in French."""
+
+    kind: LogbookKind
+    summary: str = Field(min_length=1, max_length=500)
+
+
+class CloudEvent(BaseModel):
+    """One platform event, ready for JetStream (`Nats-Msg-Id` = `id`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    source: str = Field(description="panicsafe/<service>")
+    type: str = Field(description="fr.panicsafe.<service>.<type>")
+    time: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    specversion: str = "1.0"
+    datacontenttype: str = "application/json"
+    subject: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+    tenantid: str
+    crisisid: str = NO_CRISIS
+    actorid: str | None = None
+    traceparent: str | None = None
+    mode: Mode = Mode.REAL
+    logbook: LogbookPart | None = None
+
+    @field_validator("tenantid")
+    @classmethod
+    def _tenant_uuid(cls, value: str) -> str:
+        return canonical_uuid(value)
+
+    @field_validator("crisisid")
+    @classmethod
+    def _crisis_uuid(cls, value: str) -> str:
+        return value if value == NO_CRISIS else canonical_uuid(value)
+
+    @field_validator("time")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("must carry a time zone")
+        return value
+
+    @property
+    def service(self) -> str:
+        return self.source.removeprefix("panicsafe/")
+
+    @property
+    def short_type(self) -> str:
+        return self.type.rsplit(".", 1)[-1]
+
+    @property
+    def nats_subject(self) -> str:
+        return f"evt.{self.tenantid}.{self.crisisid}.{self.service}.{self.short_type}"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unflatten_logbook(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and "logbookkind" in raw:
+            raw = dict(raw)
+            raw["logbook"] = {"kind": raw.pop("logbookkind"), "summary": raw.pop("logbooksummary", "")}
+        return raw
+
+    @model_serializer(mode="wrap")
+    def _flatten_logbook(self, handler: Any) -> dict[str, Any]:
+        out: dict[str, Any] = handler(self)
+        part = out.pop("logbook", None)
+        if part is not None:
+            out["logbookkind"] = part["kind"]
+            out["logbooksummary"] = part["summary"]
+        return {k: v for k, v in out.items() if v is not None}
+
+
+def canonical_uuid(value: str) -> str:
+    """Tenants and crises are UUIDs, written in their canonical lowercase form."""
+    try:
+        return str(uuid.UUID(value))
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise ValueError("must be a UUID") from exc
+
+
+def event_type(service: str, short_type: str) -> str:
+    """`fr.panicsafe.<service>.<type>`, checking both are single subject tokens."""
+    for token in (service, short_type):
+        if not TOKEN_RE.match(token):
+            raise ValueError(f"{token!r} is not a single subject token")
+    return f"fr.panicsafe.{service}.{short_type}"

@@ -1,0 +1,36 @@
+"""NATS connection with endless reconnects: the bus outlives a restart of the server."""
+
+from __future__ import annotations
+
+import logging
+
+import nats
+from nats.aio.client import Client
+
+log = logging.getLogger(__name__)
+
+
+async def connect_nats(url: str, name: str) -> Client:
+    """Connect, reconnecting forever; pending publishes are buffered while disconnected."""
+
+    async def on_disconnect() -> None:
+        log.warning("nats disconnected", extra={"service": name})
+
+    async def on_reconnect() -> None:
+        log.info("nats reconnected", extra={"service": name})
+
+    async def on_error(error: Exception) -> None:
+        log.warning("nats error: %s", error, extra={"service": name})
+
+    return await nats.connect(
+        servers=[url],
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.2,
+        connect_timeout=2,
+        allow_reconnect=True,
+        pending_size=64 * 1024 * 1024,
+        disconnected_cb=on_disconnect,
+        reconnected_cb=on_reconnect,
+        error_cb=on_error,
+    )

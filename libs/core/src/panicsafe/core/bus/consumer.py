@@ -1,0 +1,143 @@
+"""Durable, idempotent JetStream consumers: every event's effect is applied exactly once.
+
+A batch is fetched from a durable pull consumer; each event runs in its own savepoint of one
+transaction that first records `(consumer, event_id)` in `processed_events`. An event already
+recorded is skipped. Acks are sent only after the commit, so a crash at any point leads to a
+redelivery that the record turns into a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from pydantic import ValidationError
+
+from panicsafe.contracts.events import CloudEvent
+from panicsafe.core.bus.events import EVENTS_STREAM
+from panicsafe.core.db.database import set_tenant
+from panicsafe.core.telemetry import extract_context, tracer
+
+log = logging.getLogger(__name__)
+
+EventHandler = Callable[[asyncpg.Connection, CloudEvent], Awaitable[None]]
+
+
+class EventConsumer:
+    """Applies `handler` to each event on `filter_subject`, once, inside the event's tenant."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        js: JetStreamContext,
+        *,
+        durable: str,
+        filter_subject: str,
+        handler: EventHandler,
+        batch_size: int = 200,
+        ack_wait_s: float = 30.0,
+    ) -> None:
+        self.pool = pool
+        self.js = js
+        self.durable = durable
+        self.filter_subject = filter_subject
+        self.handler = handler
+        self.batch_size = batch_size
+        self.ack_wait_s = ack_wait_s
+        self.applied = 0
+        self.skipped = 0
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        subscription = None
+        backoff = 0.1
+        while not self._stopping.is_set():
+            try:
+                if subscription is None:
+                    subscription = await self.js.pull_subscribe(
+                        self.filter_subject,
+                        durable=self.durable,
+                        stream=EVENTS_STREAM,
+                        config=ConsumerConfig(
+                            ack_policy=AckPolicy.EXPLICIT,
+                            deliver_policy=DeliverPolicy.ALL,
+                            ack_wait=self.ack_wait_s,
+                            max_ack_pending=self.batch_size * 10,
+                            max_deliver=-1,
+                        ),
+                    )
+                try:
+                    messages = await subscription.fetch(self.batch_size, timeout=1.0)
+                except TimeoutError:
+                    continue
+                await self.apply_batch(messages)
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the server restarts, the database blips: retry, never drop
+                log.warning("consumer %s paused: %s", self.durable, exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=backoff)
+                backoff = min(backoff * 2, 2.0)
+        if subscription is not None:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+
+    async def apply_batch(self, messages: list[Msg]) -> None:
+        to_ack: list[Msg] = []
+        to_retry: list[Msg] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            for msg in messages:
+                try:
+                    event = CloudEvent.model_validate_json(msg.data)
+                except ValidationError:
+                    log.error("dropping malformed event on %s", msg.subject, extra={"subject": msg.subject})
+                    to_ack.append(msg)  # a poison message must not block the stream
+                    continue
+                try:
+                    async with conn.transaction():  # savepoint: one failure spares the batch
+                        await self._apply(conn, event, msg)
+                    to_ack.append(msg)
+                except Exception:
+                    log.exception("event handler failed", extra={"event_id": event.id})
+                    to_retry.append(msg)
+        for msg in to_ack:
+            await msg.ack()
+        for msg in to_retry:
+            await msg.nak(delay=1.0)
+
+    async def _apply(self, conn: asyncpg.Connection, event: CloudEvent, msg: Msg) -> None:
+        first = await conn.fetchval(
+            "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) "
+            "ON CONFLICT DO NOTHING RETURNING true",
+            self.durable,
+            event.id,
+        )
+        if not first:
+            self.skipped += 1
+            return
+        await set_tenant(conn, event.tenantid)
+        with tracer().start_as_current_span(
+            f"consume {self.durable}", context=extract_context(msg.headers)
+        ) as span:
+            span.set_attribute("messaging.message.id", event.id)
+            await self.handler(conn, event)
+        self.applied += 1
+
+
+async def prune_processed(pool: asyncpg.Pool, *, older_than_days: int = 14) -> int:
+    """Forget ids older than any possible redelivery (JetStream acks them long before)."""
+    result = await pool.execute(
+        "DELETE FROM processed_events WHERE processed_at < clock_timestamp() - make_interval(days => $1)",
+        older_than_days,
+    )
+    return int(str(result).split()[-1])

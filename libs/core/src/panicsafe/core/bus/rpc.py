@@ -1,0 +1,218 @@
+"""Typed request/reply over NATS: `rpc.<service>.<operation>`.
+
+Server side, a `RpcRouter` collects endpoints whose request and reply are pydantic models from
+`panicsafe.contracts`; `serve` registers them as a `nats.micro` service in a queue group so that
+replicas share the load. Every reply is `{"ok": true, "data": ...}` or
+`{"ok": false, "error": {"code", "message", "fields"}}`. Client side, `RpcClient.call` returns the
+typed reply or raises `ServiceError` with the stable code; no responder or a timeout is `unavailable`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar, get_type_hints
+
+import nats.micro
+from nats.aio.client import Client
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.micro.request import Request
+from nats.micro.service import EndpointConfig, Service, ServiceConfig
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from pydantic import BaseModel, ValidationError
+
+from panicsafe.contracts.actor import Actor
+from panicsafe.contracts.errors import ErrorCode, ErrorReply, OkReply
+from panicsafe.core.errors import ServiceError
+from panicsafe.core.telemetry import extract_context, inject_headers, meter, tracer
+from panicsafe.core.tokens import TokenError, TokenVerifier
+
+log = logging.getLogger(__name__)
+
+Req = TypeVar("Req", bound=BaseModel)
+Rep = TypeVar("Rep", bound=BaseModel)
+AUTHORIZATION = "Authorization"
+
+_durations = meter().create_histogram("rpc.server.duration", unit="ms", description="RPC handling time")
+
+
+def subject_for(service: str, operation: str) -> str:
+    return f"rpc.{service}.{operation}"
+
+
+@dataclass(frozen=True)
+class RpcContext:
+    """What a handler knows of the call: the verified actor (None on public endpoints) and headers."""
+
+    subject: str
+    actor: Actor | None
+    headers: dict[str, str]
+
+    def require_actor(self) -> Actor:
+        if self.actor is None:
+            raise ServiceError(ErrorCode.UNAUTHENTICATED, "this operation needs an actor token")
+        return self.actor
+
+
+Handler = Callable[[Any, RpcContext], Awaitable[BaseModel]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    operation: str
+    request_model: type[BaseModel]
+    reply_model: type[BaseModel]
+    handler: Handler
+    public: bool
+
+
+class RpcRouter:
+    """The endpoints of one service, registered with `@router.endpoint("op")`."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.endpoints: dict[str, Endpoint] = {}
+
+    def endpoint(
+        self, operation: str, *, public: bool = False
+    ) -> Callable[[Callable[[Req, RpcContext], Awaitable[Rep]]], Callable[[Req, RpcContext], Awaitable[Rep]]]:
+        """Register a handler `async def op(request: XRequest, ctx: RpcContext) -> XReply`."""
+
+        def register(fn: Callable[[Req, RpcContext], Awaitable[Rep]]) -> Callable[[Req, RpcContext], Awaitable[Rep]]:
+            hints = get_type_hints(fn)
+            params = [v for k, v in hints.items() if k != "return"]
+            request_model, reply_model = params[0], hints["return"]
+            if operation in self.endpoints:
+                raise ValueError(f"rpc.{self.service}.{operation} registered twice")
+            self.endpoints[operation] = Endpoint(operation, request_model, reply_model, fn, public)
+            return fn
+
+        return register
+
+    def include(self, other: RpcRouter) -> None:
+        for op, endpoint in other.endpoints.items():
+            if op in self.endpoints:
+                raise ValueError(f"rpc.{self.service}.{op} registered twice")
+            self.endpoints[op] = endpoint
+
+
+def _encode_error(error: ServiceError) -> bytes:
+    return ErrorReply(error=error.body()).model_dump_json().encode()
+
+
+async def dispatch(
+    endpoint: Endpoint, subject: str, data: bytes, headers: dict[str, str], verifier: TokenVerifier | None
+) -> bytes:
+    """Validate, authenticate and run one call; always returns an envelope, never raises."""
+    try:
+        actor: Actor | None = None
+        auth = headers.get(AUTHORIZATION, "")
+        if auth or not endpoint.public:
+            if verifier is None:
+                raise TokenError("this service accepts no actor tokens")
+            if not auth.startswith("Bearer "):
+                raise TokenError("missing actor token")
+            actor = verifier.verify(auth.removeprefix("Bearer ").strip())
+        try:
+            request = endpoint.request_model.model_validate_json(data or b"{}")
+        except ValidationError as exc:
+            raise ServiceError.from_validation(exc) from exc
+        reply = await endpoint.handler(request, RpcContext(subject=subject, actor=actor, headers=headers))
+        return b'{"ok":true,"data":' + reply.model_dump_json().encode() + b"}"
+    except ServiceError as exc:
+        trace.get_current_span().set_status(Status(StatusCode.ERROR, exc.code))
+        return _encode_error(exc)
+    except Exception:  # the boundary: a bug must answer `internal`, never a stack trace
+        log.exception("rpc handler failed", extra={"subject": subject})
+        trace.get_current_span().set_status(Status(StatusCode.ERROR, "internal"))
+        return _encode_error(ServiceError(ErrorCode.INTERNAL, "internal error; see the service logs"))
+
+
+async def serve(
+    nc: Client, router: RpcRouter, *, version: str, verifier: TokenVerifier | None, description: str = ""
+) -> Service:
+    """Register every endpoint of `router` as a `nats.micro` service (queue group `rpc.<service>`)."""
+    service = await nats.micro.add_service(
+        nc, ServiceConfig(name=f"panicsafe-{router.service}", version=version, description=description)
+    )
+    for endpoint in router.endpoints.values():
+        await service.add_endpoint(
+            EndpointConfig(
+                name=endpoint.operation,
+                subject=subject_for(router.service, endpoint.operation),
+                queue_group=f"rpc.{router.service}",
+                handler=_micro_handler(endpoint, verifier),
+            )
+        )
+    return service
+
+
+def _micro_handler(endpoint: Endpoint, verifier: TokenVerifier | None) -> Callable[[Request], Awaitable[None]]:
+    async def handle(request: Request) -> None:
+        headers = dict(request.headers or {})
+        started = time.perf_counter()
+        with tracer().start_as_current_span(
+            f"rpc.server {request.subject}", context=extract_context(headers), kind=SpanKind.SERVER
+        ) as span:
+            span.set_attribute("rpc.system", "nats")
+            span.set_attribute("messaging.destination.name", request.subject)
+            body = await dispatch(endpoint, request.subject, request.data, headers, verifier)
+            await request.respond(body)
+        _durations.record((time.perf_counter() - started) * 1000, {"rpc.subject": request.subject})
+
+    return handle
+
+
+class RpcClient:
+    """Calls other services; `token` is the caller's actor token for that service."""
+
+    def __init__(self, nc: Client, *, timeout: float = 5.0) -> None:
+        self.nc = nc
+        self.timeout = timeout
+
+    async def call(
+        self,
+        service: str,
+        operation: str,
+        request: BaseModel,
+        reply_model: type[Rep],
+        *,
+        token: str | None = None,
+        timeout: float | None = None,
+    ) -> Rep:
+        raw = await self.call_raw(
+            subject_for(service, operation), request.model_dump_json().encode(), token=token, timeout=timeout
+        )
+        envelope = json.loads(raw)
+        if envelope.get("ok") is True:
+            return reply_model.model_validate(envelope.get("data"))
+        raise ServiceError.from_body(ErrorReply.model_validate(envelope).error)
+
+    async def call_raw(
+        self, subject: str, payload: bytes, *, token: str | None = None, timeout: float | None = None
+    ) -> bytes:
+        """Send bytes as they are and return the reply's bytes (tests of invalid bodies use this)."""
+        wait = self.timeout if timeout is None else timeout
+        with tracer().start_as_current_span(f"rpc.client {subject}", kind=SpanKind.CLIENT) as span:
+            headers: dict[str, str] = {}
+            inject_headers(headers)
+            if token:
+                headers[AUTHORIZATION] = f"Bearer {token}"
+            try:
+                msg = await self.nc.request(subject, payload, timeout=wait, headers=headers)
+            except NoRespondersError as exc:
+                span.set_status(Status(StatusCode.ERROR, "unavailable"))
+                raise ServiceError(ErrorCode.UNAVAILABLE, f"no service answers {subject}") from exc
+            except (NatsTimeoutError, TimeoutError) as exc:
+                span.set_status(Status(StatusCode.ERROR, "unavailable"))
+                raise ServiceError(ErrorCode.UNAVAILABLE, f"{subject} did not answer within {wait:g} s") from exc
+            return bytes(msg.data)
+
+
+def ok_envelope(data: BaseModel) -> OkReply:
+    return OkReply(data=data.model_dump(mode="json"))

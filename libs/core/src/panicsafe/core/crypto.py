@@ -1,0 +1,205 @@
+"""Envelope encryption with one OpenBao transit key per tenant.
+
+A data key (AES-256) is drawn from `transit/datakey/plaintext/tenant-<id>`; OpenBao returns it in
+clear and wrapped by the tenant key. Records are sealed locally with AES-256-GCM, the tenant, the
+record id and a purpose bound as associated data, so a ciphertext moved to another record or
+tenant fails. The wrapped key travels with each ciphertext:
+
+    b"PS1" | u16 len(wrapped) | wrapped | nonce (12) | ciphertext+tag
+
+A data key serves a bounded time and number of records; unwrapped keys are cached briefly.
+Deleting the tenant's transit key (crypto-shredding) makes every ciphertext of that tenant
+unreadable for good.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import os
+import struct
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import hvac
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from hvac.exceptions import InvalidPath, InvalidRequest, VaultError
+
+from panicsafe.contracts.errors import ErrorCode
+from panicsafe.core.errors import ServiceError
+
+MAGIC = b"PS1"
+NONCE_BYTES = 12
+TRANSIT_MOUNT = "transit"
+
+
+class DecryptionError(ServiceError):
+    """The ciphertext was altered, belongs elsewhere, or its tenant key is gone."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ErrorCode.FORBIDDEN, message)
+
+
+def tenant_key_name(tenant_id: str) -> str:
+    return f"tenant-{uuid.UUID(str(tenant_id))}"
+
+
+class TransitKeys:
+    """The tenant keys in OpenBao transit (hvac is blocking: calls run in a worker thread)."""
+
+    def __init__(self, address: str, token: str, *, mount: str = TRANSIT_MOUNT, timeout: float = 5.0) -> None:
+        self.client = hvac.Client(url=address, token=token, timeout=timeout)
+        self.mount = mount
+        self._known: set[str] = set()
+
+    async def ensure_tenant_key(self, tenant_id: str) -> str:
+        name = tenant_key_name(tenant_id)
+        if name not in self._known:
+            await asyncio.to_thread(
+                self.client.secrets.transit.create_key, name, key_type="aes256-gcm96", mount_point=self.mount
+            )
+            self._known.add(name)
+        return name
+
+    async def data_key(self, tenant_id: str) -> tuple[bytes, str]:
+        name = await self.ensure_tenant_key(tenant_id)
+        reply: dict[str, Any] = await asyncio.to_thread(
+            self.client.secrets.transit.generate_data_key,
+            name,
+            key_type="plaintext",
+            bits=256,
+            mount_point=self.mount,
+        )
+        return base64.b64decode(reply["data"]["plaintext"]), str(reply["data"]["ciphertext"])
+
+    async def unwrap(self, tenant_id: str, wrapped: str) -> bytes:
+        try:
+            reply: dict[str, Any] = await asyncio.to_thread(
+                self.client.secrets.transit.decrypt_data,
+                tenant_key_name(tenant_id),
+                wrapped,
+                mount_point=self.mount,
+            )
+        except (InvalidPath, InvalidRequest) as exc:
+            raise DecryptionError("the tenant key cannot open this data key") from exc
+        return base64.b64decode(reply["data"]["plaintext"])
+
+    async def delete_tenant_key(self, tenant_id: str) -> None:
+        name = tenant_key_name(tenant_id)
+        await asyncio.to_thread(
+            self.client.secrets.transit.update_key_configuration,
+            name,
+            deletion_allowed=True,
+            mount_point=self.mount,
+        )
+        await asyncio.to_thread(self.client.secrets.transit.delete_key, name, mount_point=self.mount)
+        self._known.discard(name)
+
+    async def ping(self) -> None:
+        try:
+            status = await asyncio.to_thread(self.client.sys.read_health_status, method="GET")
+        except VaultError as exc:
+            raise ConnectionError(f"openbao: {exc}") from exc
+        if isinstance(status, dict) and status.get("sealed"):
+            raise ConnectionError("openbao is sealed")
+
+
+@dataclass
+class _DataKey:
+    key: bytes
+    wrapped: bytes
+    created: float
+    uses: int = 0
+
+
+class EnvelopeCipher:
+    """Seals and opens records of a tenant; the only way services touch content keys."""
+
+    def __init__(
+        self,
+        keys: TransitKeys,
+        *,
+        data_key_lifetime_s: float = 300.0,
+        data_key_max_uses: int = 100_000,
+        unwrap_cache_size: int = 1024,
+        unwrap_cache_ttl_s: float = 300.0,
+    ) -> None:
+        self.keys = keys
+        self.lifetime_s = data_key_lifetime_s
+        self.max_uses = data_key_max_uses
+        self.cache_size = unwrap_cache_size
+        self.cache_ttl_s = unwrap_cache_ttl_s
+        self._current: dict[str, _DataKey] = {}
+        self._opened: OrderedDict[tuple[str, bytes], tuple[bytes, float]] = OrderedDict()
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    @staticmethod
+    def associated_data(tenant_id: str, record_id: str, purpose: str) -> bytes:
+        return b"|".join([b"panicsafe/v1", str(tenant_id).encode(), str(record_id).encode(), purpose.encode()])
+
+    async def _data_key(self, tenant_id: str) -> _DataKey:
+        lock = self._locks.setdefault(tenant_id, asyncio.Lock())
+        async with lock:
+            current = self._current.get(tenant_id)
+            now = time.monotonic()
+            if current is None or current.uses >= self.max_uses or now - current.created > self.lifetime_s:
+                key, wrapped = await self.keys.data_key(tenant_id)
+                current = _DataKey(key=key, wrapped=wrapped.encode(), created=now)
+                self._current[tenant_id] = current
+            current.uses += 1
+            return current
+
+    async def encrypt(self, tenant_id: str, record_id: str, plaintext: bytes, *, purpose: str = "") -> bytes:
+        data_key = await self._data_key(tenant_id)
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = AESGCM(data_key.key).encrypt(
+            nonce, plaintext, self.associated_data(tenant_id, record_id, purpose)
+        )
+        return MAGIC + struct.pack(">H", len(data_key.wrapped)) + data_key.wrapped + nonce + sealed
+
+    async def decrypt(self, tenant_id: str, record_id: str, blob: bytes, *, purpose: str = "") -> bytes:
+        if len(blob) < len(MAGIC) + 2 or not blob.startswith(MAGIC):
+            raise DecryptionError("not a PanicSAFE ciphertext")
+        (length,) = struct.unpack(">H", blob[3:5])
+        wrapped = blob[5 : 5 + length]
+        nonce = blob[5 + length : 5 + length + NONCE_BYTES]
+        sealed = blob[5 + length + NONCE_BYTES :]
+        if len(wrapped) != length or len(nonce) != NONCE_BYTES or not sealed:
+            raise DecryptionError("truncated ciphertext")
+        key = await self._open_key(tenant_id, wrapped)
+        try:
+            return AESGCM(key).decrypt(nonce, sealed, self.associated_data(tenant_id, record_id, purpose))
+        except InvalidTag as exc:
+            raise DecryptionError("ciphertext altered or bound to another record") from exc
+
+    async def _open_key(self, tenant_id: str, wrapped: bytes) -> bytes:
+        cache_key = (str(tenant_id), hashlib.sha256(wrapped).digest())
+        hit = self._opened.get(cache_key)
+        now = time.monotonic()
+        if hit is not None and hit[1] > now:
+            self._opened.move_to_end(cache_key)
+            return hit[0]
+        try:
+            key = await self.keys.unwrap(tenant_id, wrapped.decode("ascii"))
+        except UnicodeDecodeError as exc:
+            raise DecryptionError("corrupted wrapped key") from exc
+        self._opened[cache_key] = (key, now + self.cache_ttl_s)
+        while len(self._opened) > self.cache_size:
+            self._opened.popitem(last=False)
+        return key
+
+    def forget_tenant(self, tenant_id: str) -> None:
+        """Drop every cached key of a tenant from this process's memory."""
+        self._current.pop(str(tenant_id), None)
+        for cache_key in [k for k in self._opened if k[0] == str(tenant_id)]:
+            del self._opened[cache_key]
+
+    async def shred_tenant(self, tenant_id: str) -> None:
+        """Crypto-shredding: delete the tenant key in OpenBao, then forget it here."""
+        await self.keys.delete_tenant_key(tenant_id)
+        self.forget_tenant(tenant_id)

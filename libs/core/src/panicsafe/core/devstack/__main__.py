@@ -1,0 +1,126 @@
+"""`python -m panicsafe.core.devstack run|status|servers`: the platform on one machine.
+
+- run: start the real servers and every service in `.run/`, print what runs where, stop all on Ctrl-C;
+- status: ask every service for its health over NATS and print it (exit 1 unless all are ok);
+- servers: start only the real servers (for working on one service by hand).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from panicsafe.core.bus.connection import connect_nats
+from panicsafe.core.bus.rpc import RpcClient
+from panicsafe.core.devstack.platform import (
+    SERVICES,
+    Platform,
+    clean_run_dir,
+    gateway_port_for_run,
+    health_of,
+    health_table,
+    write_run_state,
+)
+from panicsafe.core.devstack.stack import DevStack
+from panicsafe.contracts.health import DependencyStatus
+
+RUN_DIR = Path(".run")
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _wait_for_signal() -> None:
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+
+
+def servers_table(stack: DevStack) -> str:
+    rows = [f"  nats      {stack.nats.url}  (monitor http://127.0.0.1:{stack.nats.monitor_port})",
+            f"  postgres  {stack.postgres.admin_dsn}",
+            f"  s3        http://{stack.s3.endpoint}  (SeaweedFS)",
+            f"  openbao   {stack.openbao.address}  (dev mode, token in {stack.directory}/openbao/openbao.token)",
+            f"  coturn    turn:{stack.turn.host}:{stack.turn.port}"]
+    startup = ", ".join(f"{k} {v:.2f} s" for k, v in stack.startup_s.items())
+    return "\n".join(rows) + f"\n  started in: {startup}"
+
+
+def cmd_run(run_dir: Path, services: tuple[str, ...]) -> int:
+    clean_run_dir(run_dir)
+    stack = DevStack(run_dir / "stack")
+    platform = None
+    try:
+        stack.start()
+        _out("PanicSAFE bunker: real servers up\n" + servers_table(stack))
+        platform = Platform(stack, run_dir, services, gateway_port=gateway_port_for_run())
+        replies = asyncio.run(platform.start())
+        write_run_state(run_dir, platform)
+        _out("\nServices (rpc.<name>.health):\n" + health_table(services, replies))
+        _out(f"\nGateway: {platform.gateway_url}  (readiness: {platform.gateway_url}/readyz)")
+        _out(f"Logs: {run_dir.resolve()}/logs/   Status: make status   Stop: Ctrl-C")
+        _wait_for_signal()
+        _out("\nStopping...")
+        return 0
+    finally:
+        if platform is not None:
+            platform.stop()
+        stack.stop()
+        _out("Everything stopped.")
+
+
+async def _status(run_dir: Path) -> int:
+    state_path = run_dir / "platform.json"
+    if not state_path.exists():
+        _out("Nothing runs here: start it with `make run`.")
+        return 1
+    state = json.loads(state_path.read_text())
+    services = tuple(state["services"])
+    nc = await connect_nats(state["nats_url"], "panicsafe-status")
+    try:
+        replies = await health_of(RpcClient(nc), services)
+    finally:
+        await nc.close()
+    _out(health_table(services, replies))
+    _out(f"Gateway: {state['gateway_url']}")
+    ok = len(replies) == len(services) and all(r.status == DependencyStatus.OK for r in replies.values())
+    return 0 if ok else 1
+
+
+def cmd_servers(run_dir: Path) -> int:
+    clean_run_dir(run_dir)
+    stack = DevStack(run_dir / "stack")
+    try:
+        stack.start()
+        _out("Real servers up (state in " + str(stack.directory / "state.json") + "):\n" + servers_table(stack))
+        _wait_for_signal()
+        return 0
+    finally:
+        stack.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m panicsafe.core.devstack")
+    parser.add_argument("command", choices=["run", "status", "servers"])
+    parser.add_argument("--dir", type=Path, default=RUN_DIR)
+    parser.add_argument("--services", default=",".join(SERVICES))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "run":
+        return cmd_run(args.dir, tuple(s for s in args.services.split(",") if s))
+    if args.command == "status":
+        return asyncio.run(_status(args.dir))
+    return cmd_servers(args.dir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

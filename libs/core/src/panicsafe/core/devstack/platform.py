@@ -1,0 +1,211 @@
+"""The whole platform on one machine: the devstack, then every service and the gateway as processes.
+
+Used by `make run` (`python -m panicsafe.core.devstack run`), `make status` and the end-to-end
+tests, so that what the tests start is what a person starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from panicsafe.contracts.health import DependencyStatus, HealthReply, HealthRequest
+from panicsafe.core.bus.connection import connect_nats
+from panicsafe.core.bus.rpc import RpcClient
+from panicsafe.core.db.provision import ServiceRoles, provision_service
+from panicsafe.core.devstack.ports import free_port, port_is_free
+from panicsafe.core.devstack.servers import DevStackError, _signal_group, _wait_group_gone
+from panicsafe.core.devstack.stack import DevStack
+from panicsafe.core.errors import ServiceError
+from panicsafe.core.tokens import SigningKey, write_key_ring
+
+SERVICES = ("chat", "video", "logbook", "docs", "sara", "gateway")
+S3_BUCKET = "panicsafe"
+
+
+def _secret_file(path: Path, value: str) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(value)
+    path.chmod(0o600)
+    return str(path)
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    log: IO[bytes] = field(repr=False)
+
+
+class Platform:
+    """Every service of the platform running against one `DevStack`."""
+
+    def __init__(self, stack: DevStack, directory: Path, services: tuple[str, ...] = SERVICES,
+                 gateway_port: int | None = None) -> None:
+        self.stack = stack
+        self.directory = directory.resolve()
+        self.services = services
+        self.gateway_port = gateway_port or free_port()
+        self.processes: dict[str, ServiceProcess] = {}
+        self.signing_key = SigningKey.generate()
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.directory / "keys"
+
+    async def provision(self) -> None:
+        write_key_ring(self.keys_dir, [self.signing_key])
+        pg = self.stack.postgres
+        for name in self.services:
+            roles = ServiceRoles(name, secrets.token_urlsafe(18), secrets.token_urlsafe(18))
+            await provision_service(pg.admin_dsn, roles)
+            folder = self.directory / "secrets" / name
+            _secret_file(folder / "database_url", roles.app_dsn(pg.host, pg.port, pg.database))
+            _secret_file(folder / "database_owner_url", roles.owner_dsn(pg.host, pg.port, pg.database))
+
+    def service_env(self, name: str) -> dict[str, str]:
+        prefix = f"{name.upper()}_"
+        folder = self.directory / "secrets" / name
+        values = {
+            "ENVIRONMENT": "development",
+            "NATS_URL": self.stack.nats.url,
+            "DATABASE_URL_FILE": str(folder / "database_url"),
+            "DATABASE_OWNER_URL_FILE": str(folder / "database_owner_url"),
+            "TOKEN_KEYS_DIR": str(self.keys_dir),
+            "LOG_LEVEL": "INFO",
+        }
+        if "openbao" in self.stack.servers:
+            values["OPENBAO_ADDR"] = self.stack.openbao.address
+            values["OPENBAO_TOKEN_FILE"] = _secret_file(folder / "openbao_token", self.stack.openbao.token)
+        if "s3" in self.stack.servers:
+            values |= {"S3_ENDPOINT": self.stack.s3.endpoint, "S3_ACCESS_KEY": self.stack.s3.access_key,
+                       "S3_SECURE": "false", "S3_BUCKET": S3_BUCKET,
+                       "S3_SECRET_KEY_FILE": _secret_file(folder / "s3_secret_key", self.stack.s3.secret_key)}
+        if "turn" in self.stack.servers:
+            turn = self.stack.turn
+            values |= {"TURN_HOST": turn.host, "TURN_PORT": str(turn.port), "TURN_REALM": turn.realm,
+                       "TURN_SECRET_FILE": _secret_file(folder / "turn_secret", turn.secret)}
+        if name == "gateway":
+            values |= {"HTTP_HOST": "127.0.0.1", "HTTP_PORT": str(self.gateway_port)}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(prefix)}
+        env |= {prefix + key: value for key, value in values.items()}
+        return env
+
+    def spawn(self, name: str) -> None:
+        logs = self.directory / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        log_path = logs / f"{name}.log"
+        log = open(log_path, "ab")  # noqa: SIM115 (kept open for the process's life)
+        process = subprocess.Popen([sys.executable, "-m", f"panicsafe.{name}"], env=self.service_env(name),
+                                   stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True)
+        self.processes[name] = ServiceProcess(name, process, log_path, log)
+
+    async def start(self, timeout: float = 90.0) -> dict[str, HealthReply]:
+        await self.provision()
+        for name in self.services:
+            self.spawn(name)
+        return await self.wait_healthy(timeout)
+
+    async def wait_healthy(self, timeout: float) -> dict[str, HealthReply]:
+        nc = await connect_nats(self.stack.nats.url, "panicsafe-launcher")
+        try:
+            deadline = time.monotonic() + timeout
+            healthy: dict[str, HealthReply] = {}
+            while time.monotonic() < deadline:
+                for name, proc in self.processes.items():
+                    if proc.process.poll() is not None:
+                        raise DevStackError(f"{name} exited with {proc.process.returncode}:\n{_tail(proc.log_path)}")
+                healthy = await health_of(RpcClient(nc), self.services)
+                if all(r.status == DependencyStatus.OK for r in healthy.values()) and len(healthy) == len(
+                    self.services
+                ):
+                    return healthy
+                await asyncio.sleep(0.2)
+            missing = [n for n in self.services if n not in healthy or healthy[n].status != DependencyStatus.OK]
+            raise DevStackError(f"not healthy after {timeout:.0f} s: {missing}")
+        finally:
+            await nc.close()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        for proc in self.processes.values():
+            if proc.process.poll() is None:
+                proc.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for proc in self.processes.values():
+            try:
+                proc.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.process.kill()
+                proc.process.wait(5)
+            _signal_group(proc.process.pid, signal.SIGKILL)
+            _wait_group_gone(proc.process.pid, 5.0)
+            proc.log.close()
+        self.processes.clear()
+
+
+async def health_of(client: RpcClient, services: tuple[str, ...]) -> dict[str, HealthReply]:
+    async def one(name: str) -> tuple[str, HealthReply | None]:
+        try:
+            return name, await client.call(name, "health", HealthRequest(), HealthReply, timeout=3.0)
+        except ServiceError:
+            return name, None
+
+    results = await asyncio.gather(*(one(name) for name in services))
+    return {name: reply for name, reply in results if reply is not None}
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def health_table(services: tuple[str, ...], replies: dict[str, HealthReply]) -> str:
+    rows = []
+    for name in services:
+        reply = replies.get(name)
+        if reply is None:
+            rows.append(f"  {name:<9} DOWN     (no answer on rpc.{name}.health)")
+            continue
+        deps = ", ".join(
+            f"{d.name} {d.status}" + (f" {d.latency_ms:.1f} ms" if d.latency_ms is not None else f" ({d.detail})")
+            for d in reply.dependencies
+        )
+        rows.append(f"  {name:<9} {reply.status.upper():<8} {deps}")
+    return "\n".join(rows)
+
+
+def gateway_port_for_run() -> int:
+    wanted = int(os.environ.get("PANICSAFE_PORT", "8480"))
+    return wanted if port_is_free(wanted) else free_port()
+
+
+def clean_run_dir(directory: Path) -> None:
+    """A previous `make run` killed hard may have left its folder: start from nothing."""
+    if directory.exists():
+        shutil.rmtree(directory)
+
+
+def write_run_state(directory: Path, platform: Platform) -> None:
+    state = {"gateway_url": platform.gateway_url, "nats_url": platform.stack.nats.url,
+             "services": list(platform.services), "pids": {n: p.process.pid for n, p in platform.processes.items()}}
+    path = directory / "platform.json"
+    path.write_text(json.dumps(state, indent=2))
+    path.chmod(0o600)

@@ -1,0 +1,397 @@
+"""The real servers of a local stack: NATS, PostgreSQL, SeaweedFS (S3), OpenBao (dev), coturn.
+
+Each runs as a child process in its own process group, in a folder of the stack, on free
+loopback ports, and is stopped with its whole group: nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from panicsafe.core.devstack.ports import LOOPBACK, free_port, free_port_run, wait_tcp
+
+log = logging.getLogger(__name__)
+
+POSTGRES_BIN_DIRS = [Path("/usr/lib/postgresql/15/bin"), Path("/usr/lib/postgresql/16/bin")]
+
+
+class DevStackError(RuntimeError):
+    """A server is missing, did not start, or did not become ready in time."""
+
+
+def find_binary(name: str, extra_dirs: list[Path] | None = None) -> str:
+    """Look beside this interpreter (the uv environment) first, then the listed folders, then PATH."""
+    for folder in [Path(sys.executable).parent, *(extra_dirs or [])]:
+        candidate = folder / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        raise DevStackError(f"{name} not found: run `make setup`")
+    return found
+
+
+def http_status(url: str, timeout: float = 0.5) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as reply:  # noqa: S310 (loopback URL we built)
+            return int(reply.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+@dataclass
+class Server:
+    """One running server process."""
+
+    name: str
+    directory: Path
+    argv: list[str]
+    ready: Callable[[], bool]
+    user: str | None = None
+    env: dict[str, str] | None = None
+    process: subprocess.Popen[bytes] | None = None
+    stop_signal: int = signal.SIGTERM
+    _log: IO[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / f"{self.name}.log"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def start(self) -> None:
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 (kept open for the process's life)
+        self.process = subprocess.Popen(
+            self.argv,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group, killed as a whole
+            user=self.user,
+            env=self.env,
+            cwd=self.directory,
+        )
+
+    def wait_ready(self, timeout: float) -> float:
+        started = time.monotonic()
+        deadline = started + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise DevStackError(f"{self.name} exited with {self.process.returncode}: {self.tail()}")
+            if self.ready():
+                return time.monotonic() - started
+            time.sleep(0.02)
+        raise DevStackError(f"{self.name} not ready after {timeout:.0f} s: {self.tail()}")
+
+    def tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 15.0) -> None:
+        process = self.process
+        if process is None:
+            return
+        if process.poll() is None:
+            _signal_group(process.pid, self.stop_signal)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                _signal_group(process.pid, signal.SIGKILL)
+                process.wait(5)
+        # Children that outlived their leader (the group id stays the leader's pid).
+        _signal_group(process.pid, signal.SIGKILL)
+        _wait_group_gone(process.pid, 5.0)
+        if self._log is not None:
+            self._log.close()
+        self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL the whole group: a crash, for fault tests."""
+        if self.process is not None:
+            _signal_group(self.process.pid, signal.SIGKILL)
+            self.process.wait(5)
+            _wait_group_gone(self.process.pid, 5.0)
+            self.process = None
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live processes (not zombies) whose process group is `pgid`."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def _wait_group_gone(pgid: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while group_members(pgid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+# --- NATS -------------------------------------------------------------------------------------
+
+
+@dataclass
+class NatsInfo:
+    url: str
+    port: int
+    monitor_port: int
+    store_dir: str
+
+
+def nats_server(directory: Path, port: int | None = None, monitor_port: int | None = None) -> tuple[Server, NatsInfo]:
+    port = port or free_port()
+    monitor_port = monitor_port or free_port()
+    store = directory / "jetstream"
+    store.mkdir(parents=True, exist_ok=True)
+    config = directory / "nats.conf"
+    # sync_interval: always — every acknowledged write is on disk (see DEPENDENCIES.md on Jepsen).
+    config.write_text(
+        f'server_name: "panicsafe-dev"\nlisten: "{LOOPBACK}:{port}"\nhttp: "{LOOPBACK}:{monitor_port}"\n'
+        f'max_payload: 8MB\njetstream {{\n  store_dir: "{store}"\n  sync_interval: always\n}}\n'
+    )
+    server = Server(
+        name="nats",
+        directory=directory,
+        argv=[find_binary("nats-server"), "-c", str(config)],
+        ready=lambda: http_status(f"http://{LOOPBACK}:{monitor_port}/healthz?js-enabled-only=true") == 200,
+    )
+    return server, NatsInfo(f"nats://{LOOPBACK}:{port}", port, monitor_port, str(store))
+
+
+# --- PostgreSQL -------------------------------------------------------------------------------
+
+
+@dataclass
+class PostgresInfo:
+    host: str
+    port: int
+    database: str
+    admin_user: str
+    data_dir: str
+
+    @property
+    def admin_dsn(self) -> str:
+        return f"postgresql://{self.admin_user}@{self.host}:{self.port}/{self.database}"
+
+
+def _pg_owner() -> str | None:
+    """initdb refuses root: as root, run PostgreSQL as the `postgres` user."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError as exc:
+        raise DevStackError("running as root needs the `postgres` user: run `make setup`") from exc
+    return "postgres"
+
+
+def postgres_server(directory: Path, port: int | None = None) -> tuple[Server, PostgresInfo]:
+    port = port or free_port()
+    user = _pg_owner()
+    # The data folder must be reachable by `postgres`; a pytest tmp folder is not (0700 root).
+    data = Path(tempfile.mkdtemp(prefix="panicsafe-pg-")) if user else directory / "pgdata"
+    (directory / "pgdata.path").write_text(str(data))
+    if user:
+        shutil.chown(data, user=user)
+    bin_dir = Path(find_binary("initdb", POSTGRES_BIN_DIRS)).parent
+    if not (data / "PG_VERSION").exists():
+        subprocess.run(
+            [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+             "--locale=C.UTF-8", "--no-sync"],
+            check=True, capture_output=True, user=user,
+        )
+    ready_bin = str(bin_dir / "pg_isready")
+    server = Server(
+        name="postgres",
+        directory=directory,
+        argv=[
+            str(bin_dir / "postgres"), "-D", str(data), "-k", str(data), "-p", str(port),
+            "-c", f"listen_addresses={LOOPBACK}", "-c", "synchronous_commit=on", "-c", "fsync=on",
+            "-c", "max_connections=300", "-c", "shared_buffers=256MB", "-c", "log_min_messages=warning",
+        ],
+        ready=lambda: subprocess.run(
+            [ready_bin, "-h", LOOPBACK, "-p", str(port), "-U", "postgres", "-d", "postgres", "-t", "1"],
+            capture_output=True, check=False,
+        ).returncode == 0,
+        user=user,
+        stop_signal=signal.SIGINT,  # fast shutdown: roll back open transactions, checkpoint
+    )
+    return server, PostgresInfo(LOOPBACK, port, "postgres", "postgres", str(data))
+
+
+def remove_postgres_data(directory: Path) -> None:
+    marker = directory / "pgdata.path"
+    if marker.exists():
+        data = Path(marker.read_text().strip())
+        if data.name.startswith("panicsafe-pg-"):
+            shutil.rmtree(data, ignore_errors=True)
+
+
+# --- SeaweedFS (S3) ---------------------------------------------------------------------------
+
+
+@dataclass
+class S3Info:
+    endpoint: str
+    port: int
+    access_key: str
+    secret_key: str
+    region: str = "us-east-1"
+
+
+def seaweedfs_server(directory: Path) -> tuple[Server, S3Info]:
+    data = directory / "seaweedfs"
+    data.mkdir(parents=True, exist_ok=True)
+    secrets_file = directory / "s3.secret.json"
+    if secrets_file.exists():
+        creds = json.loads(secrets_file.read_text())
+    else:
+        creds = {"access_key": "ps" + secrets.token_hex(8), "secret_key": secrets.token_urlsafe(30)}
+        secrets_file.write_text(json.dumps(creds))
+        secrets_file.chmod(0o600)
+    config = directory / "s3.json"
+    config.write_text(json.dumps({"identities": [{
+        "name": "panicsafe",
+        "credentials": [{"accessKey": creds["access_key"], "secretKey": creds["secret_key"]}],
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+    }]}))
+    config.chmod(0o600)
+    names = ["master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3", "s3.grpc",
+             "webdav", "admin", "admin.grpc"]
+    ports = {name: free_port() for name in names}
+    argv = [find_binary("weed"), "mini", f"-dir={data}", f"-ip={LOOPBACK}", f"-ip.bind={LOOPBACK}",
+            "-master.telemetry=false", "-admin.ui=false", f"-s3.config={config}",
+            "-s3.port.iceberg=0", "-s3.port.lance=0",
+            f"-filer.localSocket={directory / 'filer.sock'}", f"-s3.localSocket={directory / 's3.sock'}"]
+    argv += [f"-{name.replace('.grpc', '.port.grpc') if '.grpc' in name else name + '.port'}={port}"
+             for name, port in ports.items()]
+    info = S3Info(f"{LOOPBACK}:{ports['s3']}", ports["s3"], creds["access_key"], creds["secret_key"])
+
+    def ready() -> bool:
+        # Ready only when an authenticated S3 call succeeds, not when the port merely opens.
+        from minio import Minio
+
+        if not wait_tcp(ports["s3"]):
+            return False
+        try:
+            Minio(info.endpoint, access_key=info.access_key, secret_key=info.secret_key, secure=False,
+                  region=info.region).list_buckets()
+        except Exception:  # not ready yet
+            return False
+        return True
+
+    return Server(name="seaweedfs", directory=directory, argv=argv, ready=ready), info
+
+
+# --- OpenBao (dev) ----------------------------------------------------------------------------
+
+
+@dataclass
+class OpenBaoInfo:
+    address: str
+    port: int
+    token: str
+
+
+def openbao_server(directory: Path) -> tuple[Server, OpenBaoInfo]:
+    port = free_port_run(2)  # dev mode takes port + 1 for its cluster listener
+    token = "dev-" + secrets.token_urlsafe(24)
+    token_file = directory / "openbao.token"
+    token_file.write_text(token)
+    token_file.chmod(0o600)
+    env = {**os.environ, "HOME": str(directory), "BAO_DISABLE_MLOCK": "true"}
+    address = f"http://{LOOPBACK}:{port}"
+    server = Server(
+        name="openbao",
+        directory=directory,
+        argv=[find_binary("bao"), "server", "-dev", f"-dev-root-token-id={token}",
+              f"-dev-listen-address={LOOPBACK}:{port}", "-dev-no-store-token", "-log-level=warn"],
+        ready=lambda: http_status(f"{address}/v1/sys/health") == 200,
+        env=env,
+    )
+    return server, OpenBaoInfo(address, port, token)
+
+
+def bootstrap_openbao(info: OpenBaoInfo) -> None:
+    """Mount transit (tenant keys): what infra/ does in the cluster."""
+    request = urllib.request.Request(  # noqa: S310 (loopback URL we built)
+        f"{info.address}/v1/sys/mounts/transit",
+        data=json.dumps({"type": "transit"}).encode(),
+        headers={"X-Vault-Token": info.token, "Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        urllib.request.urlopen(request, timeout=5).close()  # noqa: S310
+    except urllib.error.HTTPError as exc:
+        if exc.code != 400 or b"existing mount" not in exc.read():
+            raise
+
+
+# --- coturn -----------------------------------------------------------------------------------
+
+
+@dataclass
+class TurnInfo:
+    host: str
+    port: int
+    realm: str
+    secret: str
+    min_relay_port: int
+    max_relay_port: int
+
+
+def coturn_server(directory: Path) -> tuple[Server, TurnInfo]:
+    port = free_port_run(2)
+    relay_low = free_port_run(64, low=40000, high=48000)
+    secret = secrets.token_urlsafe(24)
+    info = TurnInfo(LOOPBACK, port, "panicsafe.local", secret, relay_low, relay_low + 63)
+    argv = [find_binary("turnserver", [Path("/usr/bin")]), "-n", f"--listening-ip={LOOPBACK}",
+            f"--relay-ip={LOOPBACK}", f"--listening-port={port}", f"--alt-listening-port={port + 1}",
+            f"--min-port={info.min_relay_port}", f"--max-port={info.max_relay_port}", "--use-auth-secret",
+            f"--static-auth-secret={secret}", "-r", info.realm, "--allow-loopback-peers", "--no-cli",
+            "--no-tls", "--no-dtls", "--no-rfc5780", f"--userdb={directory / 'turndb'}",
+            f"--pidfile={directory / 'turn.pid'}", "--log-file=stdout", "--simple-log", "--no-software-attribute"]
+    server = Server(name="coturn", directory=directory, argv=argv, ready=lambda: wait_tcp(port))
+    return server, info
+
+
+def describe(info: Any) -> dict[str, Any]:
+    """A JSON-friendly view of an info dataclass (secrets included: the state file is 0600)."""
+    return dict(vars(info))

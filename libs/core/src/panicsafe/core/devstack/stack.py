@@ -1,0 +1,168 @@
+"""`DevStack`: the real servers of one local platform, in one folder.
+
+    stack = DevStack(Path(".run/stack"))
+    stack.start()            # NATS, PostgreSQL, SeaweedFS, OpenBao, coturn, in parallel
+    stack.nats.url, stack.postgres.admin_dsn, stack.s3.endpoint, stack.openbao.token, ...
+    stack.restart("nats")    # same port, same store: for fault tests
+    stack.stop()             # every process group gone
+
+`make run` and the test fixtures both use it; nothing else starts servers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+from panicsafe.core.devstack.servers import (
+    DevStackError,
+    NatsInfo,
+    OpenBaoInfo,
+    PostgresInfo,
+    S3Info,
+    Server,
+    TurnInfo,
+    bootstrap_openbao,
+    coturn_server,
+    describe,
+    nats_server,
+    openbao_server,
+    postgres_server,
+    remove_postgres_data,
+    seaweedfs_server,
+)
+
+log = logging.getLogger(__name__)
+
+Component = Literal["nats", "postgres", "s3", "openbao", "turn"]
+ALL_COMPONENTS: tuple[Component, ...] = ("nats", "postgres", "s3", "openbao", "turn")
+READY_TIMEOUT_S = 60.0
+
+
+class DevStack:
+    """Starts, restarts and stops the real servers; knows where each one listens."""
+
+    def __init__(self, directory: Path, components: Iterable[Component] = ALL_COMPONENTS) -> None:
+        self.directory = directory.resolve()
+        self.components = tuple(components)
+        self.servers: dict[str, Server] = {}
+        self.startup_s: dict[str, float] = {}
+        self._nats: NatsInfo | None = None
+        self._postgres: PostgresInfo | None = None
+        self._s3: S3Info | None = None
+        self._openbao: OpenBaoInfo | None = None
+        self._turn: TurnInfo | None = None
+
+    # -- what runs where ----------------------------------------------------------------------
+    @property
+    def nats(self) -> NatsInfo:
+        return _need(self._nats, "nats")
+
+    @property
+    def postgres(self) -> PostgresInfo:
+        return _need(self._postgres, "postgres")
+
+    @property
+    def s3(self) -> S3Info:
+        return _need(self._s3, "s3")
+
+    @property
+    def openbao(self) -> OpenBaoInfo:
+        return _need(self._openbao, "openbao")
+
+    @property
+    def turn(self) -> TurnInfo:
+        return _need(self._turn, "turn")
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> DevStack:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.chmod(0o700)
+        started = time.monotonic()
+        try:
+            for component in self.components:
+                folder = self.directory / component
+                folder.mkdir(exist_ok=True)
+                server = self._make(component, folder)
+                server.start()
+                self.servers[component] = server
+            for component, server in self.servers.items():
+                self.startup_s[component] = server.wait_ready(READY_TIMEOUT_S)
+            if "openbao" in self.servers:
+                bootstrap_openbao(self.openbao)
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_s["total"] = time.monotonic() - started
+        self.write_state()
+        log.info("devstack up in %.2f s", self.startup_s["total"])
+        return self
+
+    def _make(self, component: str, folder: Path) -> Server:
+        if component == "nats":
+            server, self._nats = nats_server(folder)
+        elif component == "postgres":
+            server, self._postgres = postgres_server(folder)
+        elif component == "s3":
+            server, self._s3 = seaweedfs_server(folder)
+        elif component == "openbao":
+            server, self._openbao = openbao_server(folder)
+        elif component == "turn":
+            server, self._turn = coturn_server(folder)
+        else:
+            raise DevStackError(f"unknown component {component}")
+        return server
+
+    def restart(self, component: Component, *, crash: bool = False, down_s: float = 0.0) -> None:
+        """Stop (or SIGKILL with `crash`) one server and start it again on the same port and data."""
+        server = self.servers[component]
+        if crash:
+            server.kill()
+        else:
+            server.stop()
+        if down_s:
+            time.sleep(down_s)
+        server.start()
+        server.wait_ready(READY_TIMEOUT_S)
+
+    def stop(self) -> None:
+        for name in reversed(list(self.servers)):
+            try:
+                self.servers[name].stop()
+            except Exception:  # keep stopping the others
+                log.exception("stopping %s failed", name)
+        if "postgres" in self.servers:
+            remove_postgres_data(self.directory / "postgres")
+        self.servers.clear()
+
+    def pids(self) -> dict[str, int]:
+        return {name: server.pid for name, server in self.servers.items() if server.pid is not None}
+
+    # -- state file ---------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        infos = {"nats": self._nats, "postgres": self._postgres, "s3": self._s3, "openbao": self._openbao,
+                 "turn": self._turn}
+        return {name: describe(info) for name, info in infos.items() if info is not None}
+
+    def write_state(self) -> Path:
+        path = self.directory / "state.json"
+        path.write_text(json.dumps(self.state(), indent=2))
+        os.chmod(path, 0o600)
+        return path
+
+    def __enter__(self) -> DevStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _need(info: Any, name: str) -> Any:
+    if info is None:
+        raise DevStackError(f"{name} is not part of this stack")
+    return info

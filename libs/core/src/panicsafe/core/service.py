@@ -1,0 +1,217 @@
+"""The runtime of one service process: connections, migrations, RPC, outbox relay, consumers, health.
+
+A service declares a `ServiceSpec` (name, RPC router, migrations, consumers) and a settings class;
+`run_service` does the rest: `python -m panicsafe.<name>` is three lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from minio import Minio
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.micro.service import Service
+
+from panicsafe.contracts.health import DependencyHealth, DependencyStatus, HealthReply, HealthRequest
+from panicsafe.core.bus.connection import connect_nats
+from panicsafe.core.bus.consumer import EventConsumer, EventHandler
+from panicsafe.core.bus.events import ensure_events_stream
+from panicsafe.core.bus.outbox import OutboxRelay
+from panicsafe.core.bus.rpc import RpcClient, RpcContext, RpcRouter, serve
+from panicsafe.core.crypto import EnvelopeCipher, TransitKeys
+from panicsafe.core.db.database import Database
+from panicsafe.core.db.migrations import upgrade_async
+from panicsafe.core.settings import DatabaseSettings, OpenBaoSettings, PanicSettings, S3Settings, TurnSettings
+from panicsafe.core.telemetry import configure_logging, configure_tracing
+from panicsafe.core.tokens import TokenVerifier
+
+log = logging.getLogger(__name__)
+HEALTH_TIMEOUT_S = 2.0
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    durable: str
+    filter_subject: str
+    handler: EventHandler
+
+
+@dataclass
+class ServiceSpec:
+    """What a service is made of; the runtime builds everything else."""
+
+    name: str
+    version: str
+    router: RpcRouter
+    migrations: Path | None = None
+    consumers: list[ConsumerSpec] = field(default_factory=list)
+    on_start: Callable[[Runtime], Awaitable[None]] | None = None
+    on_stop: Callable[[Runtime], Awaitable[None]] | None = None
+
+
+class Runtime:
+    """Everything one service process holds, built in `start` and released in `stop`."""
+
+    def __init__(self, spec: ServiceSpec, settings: PanicSettings) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.nc: Client | None = None
+        self.js: JetStreamContext | None = None
+        self.db: Database | None = None
+        self.cipher: EnvelopeCipher | None = None
+        self.s3: Minio | None = None
+        self.rpc: RpcClient | None = None
+        self.relay: OutboxRelay | None = None
+        self.consumers: list[EventConsumer] = []
+        self._micro: Service | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = asyncio.Event()
+        self.router = RpcRouter(spec.name)
+        self.router.endpoint("health", public=True)(self._health_endpoint)
+        self.router.include(spec.router)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def need_db(self) -> Database:
+        if self.db is None:
+            raise RuntimeError(f"{self.name} has no database")
+        return self.db
+
+    def need_cipher(self) -> EnvelopeCipher:
+        if self.cipher is None:
+            raise RuntimeError(f"{self.name} has no OpenBao")
+        return self.cipher
+
+    async def start(self) -> None:
+        settings = self.settings
+        self.nc = await connect_nats(settings.nats_url, f"panicsafe-{self.name}-{settings.instance}")
+        self.js = self.nc.jetstream()
+        await ensure_events_stream(self.js)
+        self.rpc = RpcClient(self.nc, timeout=settings.rpc_timeout_s)
+        if isinstance(settings, DatabaseSettings):
+            if self.spec.migrations is not None:
+                await upgrade_async(self.spec.migrations, settings.database_owner_url.get_secret_value(), self.name)
+            self.db = Database(settings.database_url.get_secret_value(), self.name,
+                               max_size=settings.database_pool_size)
+            await self.db.open()
+            self.relay = OutboxRelay(self.db.pool, self.js, self.name, listen_dsn=self.db.dsn)
+            self._tasks.append(asyncio.create_task(self.relay.run(), name=f"{self.name}-outbox"))
+            for consumer_spec in self.spec.consumers:
+                consumer = EventConsumer(self.db.pool, self.js, durable=consumer_spec.durable,
+                                         filter_subject=consumer_spec.filter_subject,
+                                         handler=consumer_spec.handler)
+                self.consumers.append(consumer)
+                self._tasks.append(asyncio.create_task(consumer.run(), name=consumer_spec.durable))
+        if isinstance(settings, OpenBaoSettings):
+            keys = TransitKeys(settings.openbao_addr, settings.openbao_token.get_secret_value(),
+                               mount=settings.openbao_transit_mount)
+            self.cipher = EnvelopeCipher(keys)
+        if isinstance(settings, S3Settings):
+            self.s3 = Minio(settings.s3_endpoint, access_key=settings.s3_access_key,
+                            secret_key=settings.s3_secret_key.get_secret_value(), secure=settings.s3_secure,
+                            region=settings.s3_region)
+            if not await asyncio.to_thread(self.s3.bucket_exists, settings.s3_bucket):
+                await asyncio.to_thread(self.s3.make_bucket, settings.s3_bucket)
+        verifier = None
+        if settings.token_keys_dir is not None:
+            verifier = TokenVerifier.from_directory(settings.token_audience or f"panicsafe.{self.name}",
+                                                    settings.token_keys_dir)
+        if self.spec.on_start is not None:
+            await self.spec.on_start(self)
+        self._micro = await serve(self.nc, self.router, version=self.spec.version, verifier=verifier)
+        log.info("service started", extra={"service": self.name})
+
+    async def stop(self) -> None:
+        """Stop taking requests, finish in-flight work, drain NATS, close the pool."""
+        if self._micro is not None:
+            with contextlib.suppress(Exception):
+                await self._micro.stop()
+        if self.relay is not None:
+            self.relay.stop()
+        for consumer in self.consumers:
+            consumer.stop()
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=10)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self.spec.on_stop is not None:
+            await self.spec.on_stop(self)
+        if self.nc is not None and not self.nc.is_closed:
+            with contextlib.suppress(Exception):
+                await self.nc.drain()
+        if self.db is not None:
+            await self.db.close()
+        self._stopped.set()
+        log.info("service stopped", extra={"service": self.name})
+
+    async def run_until_signal(self) -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        await stop.wait()
+        await self.stop()
+
+    # -- health ---------------------------------------------------------------------------------
+    async def _health_endpoint(self, request: HealthRequest, ctx: RpcContext) -> HealthReply:
+        return await self.health()
+
+    async def health(self) -> HealthReply:
+        checks: dict[str, Callable[[], Awaitable[Any]]] = {"nats": self._check_nats}
+        if self.db is not None:
+            checks["database"] = self.db.ping
+        if self.cipher is not None:
+            checks["openbao"] = self.cipher.keys.ping
+        if self.s3 is not None and isinstance(self.settings, S3Settings):
+            bucket = self.settings.s3_bucket
+            s3 = self.s3
+            checks["s3"] = lambda: asyncio.to_thread(s3.bucket_exists, bucket)
+        if isinstance(self.settings, TurnSettings):
+            checks["turn"] = self._check_turn
+        results = await asyncio.gather(*(_probe(name, check) for name, check in checks.items()))
+        status = DependencyStatus.OK if all(r.status == DependencyStatus.OK for r in results) else DependencyStatus.DOWN
+        return HealthReply(service=self.name, version=self.spec.version, instance=self.settings.instance,
+                           status=status, dependencies=list(results))
+
+    async def _check_nats(self) -> None:
+        if self.nc is None or not self.nc.is_connected:
+            raise ConnectionError("not connected")
+        await self.nc.flush(timeout=HEALTH_TIMEOUT_S)
+
+    async def _check_turn(self) -> None:
+        assert isinstance(self.settings, TurnSettings)
+        _, writer = await asyncio.open_connection(self.settings.turn_host, self.settings.turn_port)
+        writer.close()
+        await writer.wait_closed()
+
+
+async def _probe(name: str, check: Callable[[], Awaitable[Any]]) -> DependencyHealth:
+    started = time.perf_counter()
+    try:
+        await asyncio.wait_for(check(), timeout=HEALTH_TIMEOUT_S)
+    except Exception as exc:  # health reports the failure instead of raising it
+        return DependencyHealth(name=name, status=DependencyStatus.DOWN, detail=f"{type(exc).__name__}: {exc}"[:200])
+    return DependencyHealth(name=name, status=DependencyStatus.OK,
+                            latency_ms=round((time.perf_counter() - started) * 1000, 2))
+
+
+def run_service(spec: ServiceSpec, settings_class: type[PanicSettings]) -> None:
+    """Entry point of `python -m panicsafe.<name>`."""
+    settings = settings_class()
+    configure_logging(settings.log_level)
+    configure_tracing(f"panicsafe-{spec.name}")
+    runtime = Runtime(spec, settings)
+    asyncio.run(runtime.run_until_signal())

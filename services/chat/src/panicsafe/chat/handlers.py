@@ -1,0 +1,5 @@
+"""RPC endpoints of the chat service (`rpc.chat.<operation>`); `health` comes from the runtime."""
+
+from panicsafe.core.bus.rpc import RpcRouter
+
+router = RpcRouter("chat")

@@ -1,0 +1,9 @@
+"""Settings of the docs service: environment variables prefixed `DOCS_`."""
+
+from pydantic_settings import SettingsConfigDict
+
+from panicsafe.core.settings import S3Settings, OpenBaoSettings, DatabaseSettings
+
+
+class DocsSettings(S3Settings, OpenBaoSettings, DatabaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DOCS_", extra="ignore", frozen=True)

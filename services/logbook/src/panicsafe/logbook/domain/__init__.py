@@ -1,0 +1,1 @@
+"""The rules of the logbook service: plain typed functions and models, no I/O."""

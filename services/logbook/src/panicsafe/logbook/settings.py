@@ -1,0 +1,9 @@
+"""Settings of the logbook service: environment variables prefixed `LOGBOOK_`."""
+
+from pydantic_settings import SettingsConfigDict
+
+from panicsafe.core.settings import OpenBaoSettings, DatabaseSettings
+
+
+class LogbookSettings(OpenBaoSettings, DatabaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LOGBOOK_", extra="ignore", frozen=True)

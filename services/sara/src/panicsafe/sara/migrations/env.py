@@ -1,0 +1,3 @@
+from panicsafe.core.db.migrations import run_env
+
+run_env()
