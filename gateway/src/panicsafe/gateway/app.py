@@ -20,8 +20,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def build_spec() -> ServiceSpec:
-    return ServiceSpec(name="gateway", version=package_version("panicsafe-gateway"), router=router,
-                       migrations=MIGRATIONS)
+    return ServiceSpec(
+        name="gateway", version=package_version("panicsafe-gateway"), router=router, migrations=MIGRATIONS
+    )
 
 
 class _Server(uvicorn.Server):
@@ -35,8 +36,15 @@ class _Server(uvicorn.Server):
 async def serve(settings: GatewaySettings) -> None:
     runtime = Runtime(build_spec(), settings)
     await runtime.start()
-    config = uvicorn.Config(create_app(runtime, settings), host=settings.http_host, port=settings.http_port,
-                            log_config=None, access_log=False, proxy_headers=False, server_header=False)
+    config = uvicorn.Config(
+        create_app(runtime, settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+    )
     server = _Server(config)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

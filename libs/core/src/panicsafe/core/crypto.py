@@ -140,7 +140,9 @@ class EnvelopeCipher:
 
     @staticmethod
     def associated_data(tenant_id: str, record_id: str, purpose: str) -> bytes:
-        return b"|".join([b"panicsafe/v1", str(tenant_id).encode(), str(record_id).encode(), purpose.encode()])
+        return b"|".join(
+            [b"panicsafe/v1", str(tenant_id).encode(), str(record_id).encode(), purpose.encode()]
+        )
 
     async def _data_key(self, tenant_id: str) -> _DataKey:
         lock = self._locks.setdefault(tenant_id, asyncio.Lock())

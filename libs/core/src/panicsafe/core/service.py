@@ -101,32 +101,47 @@ class Runtime:
         self.rpc = RpcClient(self.nc, timeout=settings.rpc_timeout_s)
         if isinstance(settings, DatabaseSettings):
             if self.spec.migrations is not None:
-                await upgrade_async(self.spec.migrations, settings.database_owner_url.get_secret_value(), self.name)
-            self.db = Database(settings.database_url.get_secret_value(), self.name,
-                               max_size=settings.database_pool_size)
+                await upgrade_async(
+                    self.spec.migrations, settings.database_owner_url.get_secret_value(), self.name
+                )
+            self.db = Database(
+                settings.database_url.get_secret_value(), self.name, max_size=settings.database_pool_size
+            )
             await self.db.open()
             self.relay = OutboxRelay(self.db.pool, self.js, self.name, listen_dsn=self.db.dsn)
             self._tasks.append(asyncio.create_task(self.relay.run(), name=f"{self.name}-outbox"))
             for consumer_spec in self.spec.consumers:
-                consumer = EventConsumer(self.db.pool, self.js, durable=consumer_spec.durable,
-                                         filter_subject=consumer_spec.filter_subject,
-                                         handler=consumer_spec.handler)
+                consumer = EventConsumer(
+                    self.db.pool,
+                    self.js,
+                    durable=consumer_spec.durable,
+                    filter_subject=consumer_spec.filter_subject,
+                    handler=consumer_spec.handler,
+                )
                 self.consumers.append(consumer)
                 self._tasks.append(asyncio.create_task(consumer.run(), name=consumer_spec.durable))
         if isinstance(settings, OpenBaoSettings):
-            keys = TransitKeys(settings.openbao_addr, settings.openbao_token.get_secret_value(),
-                               mount=settings.openbao_transit_mount)
+            keys = TransitKeys(
+                settings.openbao_addr,
+                settings.openbao_token.get_secret_value(),
+                mount=settings.openbao_transit_mount,
+            )
             self.cipher = EnvelopeCipher(keys)
         if isinstance(settings, S3Settings):
-            self.s3 = Minio(settings.s3_endpoint, access_key=settings.s3_access_key,
-                            secret_key=settings.s3_secret_key.get_secret_value(), secure=settings.s3_secure,
-                            region=settings.s3_region)
+            self.s3 = Minio(
+                settings.s3_endpoint,
+                access_key=settings.s3_access_key,
+                secret_key=settings.s3_secret_key.get_secret_value(),
+                secure=settings.s3_secure,
+                region=settings.s3_region,
+            )
             if not await asyncio.to_thread(self.s3.bucket_exists, settings.s3_bucket):
                 await asyncio.to_thread(self.s3.make_bucket, settings.s3_bucket)
         verifier = None
         if settings.token_keys_dir is not None:
-            verifier = TokenVerifier.from_directory(settings.token_audience or f"panicsafe.{self.name}",
-                                                    settings.token_keys_dir)
+            verifier = TokenVerifier.from_directory(
+                settings.token_audience or f"panicsafe.{self.name}", settings.token_keys_dir
+            )
         if self.spec.on_start is not None:
             await self.spec.on_start(self)
         self._micro = await serve(self.nc, self.router, version=self.spec.version, verifier=verifier)
@@ -182,14 +197,23 @@ class Runtime:
         if isinstance(self.settings, TurnSettings):
             checks["turn"] = self._check_turn
         results = await asyncio.gather(*(_probe(name, check) for name, check in checks.items()))
-        status = DependencyStatus.OK if all(r.status == DependencyStatus.OK for r in results) else DependencyStatus.DOWN
-        return HealthReply(service=self.name, version=self.spec.version, instance=self.settings.instance,
-                           status=status, dependencies=list(results))
+        status = (
+            DependencyStatus.OK
+            if all(r.status == DependencyStatus.OK for r in results)
+            else DependencyStatus.DOWN
+        )
+        return HealthReply(
+            service=self.name,
+            version=self.spec.version,
+            instance=self.settings.instance,
+            status=status,
+            dependencies=list(results),
+        )
 
     async def _check_nats(self) -> None:
         if self.nc is None or not self.nc.is_connected:
             raise ConnectionError("not connected")
-        await self.nc.flush(timeout=HEALTH_TIMEOUT_S)
+        await self.nc.flush(timeout=int(HEALTH_TIMEOUT_S))
 
     async def _check_turn(self) -> None:
         assert isinstance(self.settings, TurnSettings)
@@ -202,10 +226,13 @@ async def _probe(name: str, check: Callable[[], Awaitable[Any]]) -> DependencyHe
     started = time.perf_counter()
     try:
         await asyncio.wait_for(check(), timeout=HEALTH_TIMEOUT_S)
-    except Exception as exc:  # health reports the failure instead of raising it
-        return DependencyHealth(name=name, status=DependencyStatus.DOWN, detail=f"{type(exc).__name__}: {exc}"[:200])
-    return DependencyHealth(name=name, status=DependencyStatus.OK,
-                            latency_ms=round((time.perf_counter() - started) * 1000, 2))
+    except Exception as exc:  # noqa: BLE001 (health reports the failure instead of raising it)
+        return DependencyHealth(
+            name=name, status=DependencyStatus.DOWN, detail=f"{type(exc).__name__}: {exc}"[:200]
+        )
+    return DependencyHealth(
+        name=name, status=DependencyStatus.OK, latency_ms=round((time.perf_counter() - started) * 1000, 2)
+    )
 
 
 def run_service(spec: ServiceSpec, settings_class: type[PanicSettings]) -> None:

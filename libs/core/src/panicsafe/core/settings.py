@@ -9,13 +9,15 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Any, ClassVar, Self
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PLACEHOLDERS = frozenset({"", "changeme", "change-me", "changethis", "secret", "password", "dev", "root", "test"})
+PLACEHOLDERS = frozenset(
+    {"", "changeme", "change-me", "changethis", "secret", "password", "dev", "root", "test"}
+)
 
 
 class Environment(StrEnum):
@@ -65,7 +67,9 @@ class PanicSettings(BaseSettings):
                 try:
                     data[name] = Path(env_file).read_text(encoding="utf-8").strip()
                 except OSError as exc:
-                    raise SettingsError(f"{prefix}{name.upper()}_FILE: cannot read {env_file}: {exc}") from exc
+                    raise SettingsError(
+                        f"{prefix}{name.upper()}_FILE: cannot read {env_file}: {exc}"
+                    ) from exc
         return data
 
     @model_validator(mode="after")

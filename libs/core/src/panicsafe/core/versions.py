@@ -7,4 +7,4 @@ def package_version(distribution: str) -> str:
     try:
         return version(distribution)
     except PackageNotFoundError:
-        return "0+unknown"
+        return "0.0.0"  # nats.micro requires a semantic version

@@ -1,1 +1,5 @@
-"""PanicSAFE chat service. Compartmentalised crisis messaging: channels per crisis and cell, messages encrypted at rest, decisions marked into the main courante."""
+"""PanicSAFE chat service.
+
+Compartmentalised crisis messaging: channels per crisis and cell, messages encrypted at rest,
+decisions marked into the main courante.
+"""

@@ -2,13 +2,14 @@
 
 from pathlib import Path
 
+from panicsafe.chat.handlers import router
 from panicsafe.core.service import ServiceSpec
 from panicsafe.core.versions import package_version
-from panicsafe.chat.handlers import router
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def build_spec() -> ServiceSpec:
-    return ServiceSpec(name="chat", version=package_version("panicsafe-chat"), router=router,
-                       migrations=MIGRATIONS)
+    return ServiceSpec(
+        name="chat", version=package_version("panicsafe-chat"), router=router, migrations=MIGRATIONS
+    )

@@ -2,7 +2,7 @@
 
 from pydantic_settings import SettingsConfigDict
 
-from panicsafe.core.settings import OpenBaoSettings, DatabaseSettings
+from panicsafe.core.settings import DatabaseSettings, OpenBaoSettings
 
 
 class ChatSettings(OpenBaoSettings, DatabaseSettings):

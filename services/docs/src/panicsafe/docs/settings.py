@@ -2,7 +2,7 @@
 
 from pydantic_settings import SettingsConfigDict
 
-from panicsafe.core.settings import S3Settings, OpenBaoSettings, DatabaseSettings
+from panicsafe.core.settings import DatabaseSettings, OpenBaoSettings, S3Settings
 
 
 class DocsSettings(S3Settings, OpenBaoSettings, DatabaseSettings):

@@ -1,1 +1,5 @@
-"""PanicSAFE logbook service. The main courante: append-only, hash-chained, Merkle checkpoints signed with the tenant key, exportable as evidence."""
+"""PanicSAFE logbook service.
+
+The main courante: append-only, hash-chained, Merkle checkpoints signed with the tenant key,
+exportable as evidence.
+"""

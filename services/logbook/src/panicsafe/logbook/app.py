@@ -10,5 +10,6 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def build_spec() -> ServiceSpec:
-    return ServiceSpec(name="logbook", version=package_version("panicsafe-logbook"), router=router,
-                       migrations=MIGRATIONS)
+    return ServiceSpec(
+        name="logbook", version=package_version("panicsafe-logbook"), router=router, migrations=MIGRATIONS
+    )

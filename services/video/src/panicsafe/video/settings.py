@@ -2,7 +2,7 @@
 
 from pydantic_settings import SettingsConfigDict
 
-from panicsafe.core.settings import TurnSettings, DatabaseSettings
+from panicsafe.core.settings import DatabaseSettings, TurnSettings
 
 
 class VideoSettings(TurnSettings, DatabaseSettings):

@@ -21,12 +21,12 @@ from pydantic import ValidationError
 
 from panicsafe.contracts.events import CloudEvent
 from panicsafe.core.bus.events import EVENTS_STREAM
-from panicsafe.core.db.database import set_tenant
+from panicsafe.core.db.database import Connection, set_tenant
 from panicsafe.core.telemetry import extract_context, tracer
 
 log = logging.getLogger(__name__)
 
-EventHandler = Callable[[asyncpg.Connection, CloudEvent], Awaitable[None]]
+EventHandler = Callable[[Connection, CloudEvent], Awaitable[None]]
 
 
 class EventConsumer:
@@ -83,7 +83,7 @@ class EventConsumer:
                 backoff = 0.1
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # the server restarts, the database blips: retry, never drop
+            except Exception as exc:  # noqa: BLE001 (the server restarts, the database blips: retry, never drop)
                 log.warning("consumer %s paused: %s", self.durable, exc)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), timeout=backoff)
@@ -115,7 +115,7 @@ class EventConsumer:
         for msg in to_retry:
             await msg.nak(delay=1.0)
 
-    async def _apply(self, conn: asyncpg.Connection, event: CloudEvent, msg: Msg) -> None:
+    async def _apply(self, conn: Connection, event: CloudEvent, msg: Msg) -> None:
         first = await conn.fetchval(
             "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) "
             "ON CONFLICT DO NOTHING RETURNING true",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import zlib
 
@@ -20,6 +19,7 @@ from nats.js import JetStreamContext
 
 from panicsafe.contracts.events import CloudEvent
 from panicsafe.core.bus.events import encode_event, event_headers
+from panicsafe.core.db.database import Connection
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def notify_channel(schema: str) -> str:
     return f"{schema}_outbox"
 
 
-async def append_event(conn: asyncpg.Connection, event: CloudEvent) -> None:
+async def append_event(conn: Connection, event: CloudEvent) -> None:
     """Queue `event` in the current transaction: it is published if and only if the transaction commits."""
     schema = await conn.fetchval("SELECT current_schema()")
     await conn.execute(
@@ -54,7 +54,7 @@ async def append_event(conn: asyncpg.Connection, event: CloudEvent) -> None:
         event.id,
         event.nats_subject,
         encode_event(event),
-        json.dumps(event_headers(event)),
+        event_headers(event),  # the pool's jsonb codec encodes it
     )
     await conn.execute("SELECT pg_notify($1, '')", notify_channel(str(schema)))
 
@@ -93,7 +93,7 @@ class OutboxRelay:
                 try:
                     sent = await self.relay_once()
                     backoff = 0.1
-                except Exception as exc:  # NATS or PostgreSQL away: keep the rows, retry later
+                except Exception as exc:  # noqa: BLE001 (NATS or PostgreSQL away: keep the rows, retry later)
                     log.warning("outbox relay paused: %s", exc, extra={"service": self.schema})
                     await self._sleep(backoff)
                     backoff = min(backoff * 2, 2.0)
@@ -121,7 +121,7 @@ class OutboxRelay:
             conn = await asyncpg.connect(self.listen_dsn)
             await conn.add_listener(notify_channel(self.schema), lambda *_: self._wake.set())
             return conn
-        except Exception as exc:  # polling still delivers; only latency suffers
+        except Exception as exc:  # noqa: BLE001 (polling still delivers; only latency suffers)
             log.warning("outbox listener unavailable, polling: %s", exc, extra={"service": self.schema})
             return None
 

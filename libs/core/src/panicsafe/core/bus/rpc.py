@@ -83,7 +83,9 @@ class RpcRouter:
     ) -> Callable[[Callable[[Req, RpcContext], Awaitable[Rep]]], Callable[[Req, RpcContext], Awaitable[Rep]]]:
         """Register a handler `async def op(request: XRequest, ctx: RpcContext) -> XReply`."""
 
-        def register(fn: Callable[[Req, RpcContext], Awaitable[Rep]]) -> Callable[[Req, RpcContext], Awaitable[Rep]]:
+        def register(
+            fn: Callable[[Req, RpcContext], Awaitable[Rep]],
+        ) -> Callable[[Req, RpcContext], Awaitable[Rep]]:
             hints = get_type_hints(fn)
             params = [v for k, v in hints.items() if k != "return"]
             request_model, reply_model = params[0], hints["return"]
@@ -152,7 +154,9 @@ async def serve(
     return service
 
 
-def _micro_handler(endpoint: Endpoint, verifier: TokenVerifier | None) -> Callable[[Request], Awaitable[None]]:
+def _micro_handler(
+    endpoint: Endpoint, verifier: TokenVerifier | None
+) -> Callable[[Request], Awaitable[None]]:
     async def handle(request: Request) -> None:
         headers = dict(request.headers or {})
         started = time.perf_counter()
@@ -210,7 +214,9 @@ class RpcClient:
                 raise ServiceError(ErrorCode.UNAVAILABLE, f"no service answers {subject}") from exc
             except (NatsTimeoutError, TimeoutError) as exc:
                 span.set_status(Status(StatusCode.ERROR, "unavailable"))
-                raise ServiceError(ErrorCode.UNAVAILABLE, f"{subject} did not answer within {wait:g} s") from exc
+                raise ServiceError(
+                    ErrorCode.UNAVAILABLE, f"{subject} did not answer within {wait:g} s"
+                ) from exc
             return bytes(msg.data)
 
 

@@ -7,11 +7,14 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 TENANT_SETTING = "app.tenant_id"
+# A connection as handlers see it: pooled (the usual case) or direct.
+Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 _SCHEMA_RE = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 
 
@@ -62,13 +65,13 @@ class Database:
         return self._pool
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+    async def transaction(self) -> AsyncIterator[Connection]:
         """A transaction with no tenant: tenant-owned tables show no rows (fail closed)."""
         async with self.pool.acquire() as conn, conn.transaction():
             yield conn
 
     @asynccontextmanager
-    async def tenant(self, tenant_id: str) -> AsyncIterator[asyncpg.Connection]:
+    async def tenant(self, tenant_id: str) -> AsyncIterator[Connection]:
         """A transaction scoped to one tenant: row-level security admits only its rows."""
         async with self.pool.acquire() as conn, conn.transaction():
             await set_tenant(conn, tenant_id)
@@ -79,7 +82,7 @@ class Database:
             await conn.fetchval("SELECT 1")
 
 
-async def set_tenant(conn: asyncpg.Connection, tenant_id: str) -> None:
+async def set_tenant(conn: Connection, tenant_id: str) -> None:
     """Scope the current transaction to `tenant_id` (transaction-local, so pooled connections are safe)."""
     await conn.execute("SELECT set_config($1, $2, true)", TENANT_SETTING, str(uuid.UUID(str(tenant_id))))
 

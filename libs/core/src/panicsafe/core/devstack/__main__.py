@@ -16,6 +16,7 @@ import sys
 import threading
 from pathlib import Path
 
+from panicsafe.contracts.health import DependencyStatus
 from panicsafe.core.bus.connection import connect_nats
 from panicsafe.core.bus.rpc import RpcClient
 from panicsafe.core.devstack.platform import (
@@ -28,7 +29,6 @@ from panicsafe.core.devstack.platform import (
     write_run_state,
 )
 from panicsafe.core.devstack.stack import DevStack
-from panicsafe.contracts.health import DependencyStatus
 
 RUN_DIR = Path(".run")
 
@@ -46,11 +46,13 @@ def _wait_for_signal() -> None:
 
 
 def servers_table(stack: DevStack) -> str:
-    rows = [f"  nats      {stack.nats.url}  (monitor http://127.0.0.1:{stack.nats.monitor_port})",
-            f"  postgres  {stack.postgres.admin_dsn}",
-            f"  s3        http://{stack.s3.endpoint}  (SeaweedFS)",
-            f"  openbao   {stack.openbao.address}  (dev mode, token in {stack.directory}/openbao/openbao.token)",
-            f"  coturn    turn:{stack.turn.host}:{stack.turn.port}"]
+    rows = [
+        f"  nats      {stack.nats.url}  (monitor http://127.0.0.1:{stack.nats.monitor_port})",
+        f"  postgres  {stack.postgres.admin_dsn}",
+        f"  s3        http://{stack.s3.endpoint}  (SeaweedFS)",
+        f"  openbao   {stack.openbao.address}  (dev mode, token in {stack.directory}/openbao/openbao.token)",
+        f"  coturn    turn:{stack.turn.host}:{stack.turn.port}",
+    ]
     startup = ", ".join(f"{k} {v:.2f} s" for k, v in stack.startup_s.items())
     return "\n".join(rows) + f"\n  started in: {startup}"
 
@@ -101,7 +103,9 @@ def cmd_servers(run_dir: Path) -> int:
     stack = DevStack(run_dir / "stack")
     try:
         stack.start()
-        _out("Real servers up (state in " + str(stack.directory / "state.json") + "):\n" + servers_table(stack))
+        _out(
+            "Real servers up (state in " + str(stack.directory / "state.json") + "):\n" + servers_table(stack)
+        )
         _wait_for_signal()
         return 0
     finally:

@@ -51,8 +51,13 @@ class ServiceProcess:
 class Platform:
     """Every service of the platform running against one `DevStack`."""
 
-    def __init__(self, stack: DevStack, directory: Path, services: tuple[str, ...] = SERVICES,
-                 gateway_port: int | None = None) -> None:
+    def __init__(
+        self,
+        stack: DevStack,
+        directory: Path,
+        services: tuple[str, ...] = SERVICES,
+        gateway_port: int | None = None,
+    ) -> None:
         self.stack = stack
         self.directory = directory.resolve()
         self.services = services
@@ -93,13 +98,21 @@ class Platform:
             values["OPENBAO_ADDR"] = self.stack.openbao.address
             values["OPENBAO_TOKEN_FILE"] = _secret_file(folder / "openbao_token", self.stack.openbao.token)
         if "s3" in self.stack.servers:
-            values |= {"S3_ENDPOINT": self.stack.s3.endpoint, "S3_ACCESS_KEY": self.stack.s3.access_key,
-                       "S3_SECURE": "false", "S3_BUCKET": S3_BUCKET,
-                       "S3_SECRET_KEY_FILE": _secret_file(folder / "s3_secret_key", self.stack.s3.secret_key)}
+            values |= {
+                "S3_ENDPOINT": self.stack.s3.endpoint,
+                "S3_ACCESS_KEY": self.stack.s3.access_key,
+                "S3_SECURE": "false",
+                "S3_BUCKET": S3_BUCKET,
+                "S3_SECRET_KEY_FILE": _secret_file(folder / "s3_secret_key", self.stack.s3.secret_key),
+            }
         if "turn" in self.stack.servers:
             turn = self.stack.turn
-            values |= {"TURN_HOST": turn.host, "TURN_PORT": str(turn.port), "TURN_REALM": turn.realm,
-                       "TURN_SECRET_FILE": _secret_file(folder / "turn_secret", turn.secret)}
+            values |= {
+                "TURN_HOST": turn.host,
+                "TURN_PORT": str(turn.port),
+                "TURN_REALM": turn.realm,
+                "TURN_SECRET_FILE": _secret_file(folder / "turn_secret", turn.secret),
+            }
         if name == "gateway":
             values |= {"HTTP_HOST": "127.0.0.1", "HTTP_PORT": str(self.gateway_port)}
         env = {k: v for k, v in os.environ.items() if not k.startswith(prefix)}
@@ -111,9 +124,14 @@ class Platform:
         logs.mkdir(parents=True, exist_ok=True)
         log_path = logs / f"{name}.log"
         log = open(log_path, "ab")  # noqa: SIM115 (kept open for the process's life)
-        process = subprocess.Popen([sys.executable, "-m", f"panicsafe.{name}"], env=self.service_env(name),
-                                   stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", f"panicsafe.{name}"],
+            env=self.service_env(name),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         self.processes[name] = ServiceProcess(name, process, log_path, log)
 
     async def start(self, timeout: float = 90.0) -> dict[str, HealthReply]:
@@ -130,14 +148,18 @@ class Platform:
             while time.monotonic() < deadline:
                 for name, proc in self.processes.items():
                     if proc.process.poll() is not None:
-                        raise DevStackError(f"{name} exited with {proc.process.returncode}:\n{_tail(proc.log_path)}")
+                        raise DevStackError(
+                            f"{name} exited with {proc.process.returncode}:\n{_tail(proc.log_path)}"
+                        )
                 healthy = await health_of(RpcClient(nc), self.services)
                 if all(r.status == DependencyStatus.OK for r in healthy.values()) and len(healthy) == len(
                     self.services
                 ):
                     return healthy
                 await asyncio.sleep(0.2)
-            missing = [n for n in self.services if n not in healthy or healthy[n].status != DependencyStatus.OK]
+            missing = [
+                n for n in self.services if n not in healthy or healthy[n].status != DependencyStatus.OK
+            ]
             raise DevStackError(f"not healthy after {timeout:.0f} s: {missing}")
         finally:
             await nc.close()
@@ -185,7 +207,8 @@ def health_table(services: tuple[str, ...], replies: dict[str, HealthReply]) -> 
             rows.append(f"  {name:<9} DOWN     (no answer on rpc.{name}.health)")
             continue
         deps = ", ".join(
-            f"{d.name} {d.status}" + (f" {d.latency_ms:.1f} ms" if d.latency_ms is not None else f" ({d.detail})")
+            f"{d.name} {d.status}"
+            + (f" {d.latency_ms:.1f} ms" if d.latency_ms is not None else f" ({d.detail})")
             for d in reply.dependencies
         )
         rows.append(f"  {name:<9} {reply.status.upper():<8} {deps}")
@@ -204,8 +227,12 @@ def clean_run_dir(directory: Path) -> None:
 
 
 def write_run_state(directory: Path, platform: Platform) -> None:
-    state = {"gateway_url": platform.gateway_url, "nats_url": platform.stack.nats.url,
-             "services": list(platform.services), "pids": {n: p.process.pid for n, p in platform.processes.items()}}
+    state = {
+        "gateway_url": platform.gateway_url,
+        "nats_url": platform.stack.nats.url,
+        "services": list(platform.services),
+        "pids": {n: p.process.pid for n, p in platform.processes.items()},
+    }
     path = directory / "platform.json"
     path.write_text(json.dumps(state, indent=2))
     path.chmod(0o600)

@@ -6,6 +6,7 @@ loopback ports, and is stopped with its whole group: nothing is left behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -137,10 +138,8 @@ class Server:
 
 
 def _signal_group(pgid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def group_members(pgid: int) -> list[int]:
@@ -175,7 +174,9 @@ class NatsInfo:
     store_dir: str
 
 
-def nats_server(directory: Path, port: int | None = None, monitor_port: int | None = None) -> tuple[Server, NatsInfo]:
+def nats_server(
+    directory: Path, port: int | None = None, monitor_port: int | None = None
+) -> tuple[Server, NatsInfo]:
     port = port or free_port()
     monitor_port = monitor_port or free_port()
     store = directory / "jetstream"
@@ -233,23 +234,53 @@ def postgres_server(directory: Path, port: int | None = None) -> tuple[Server, P
     bin_dir = Path(find_binary("initdb", POSTGRES_BIN_DIRS)).parent
     if not (data / "PG_VERSION").exists():
         subprocess.run(
-            [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-             "--locale=C.UTF-8", "--no-sync"],
-            check=True, capture_output=True, user=user,
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+            user=user,
         )
     ready_bin = str(bin_dir / "pg_isready")
     server = Server(
         name="postgres",
         directory=directory,
         argv=[
-            str(bin_dir / "postgres"), "-D", str(data), "-k", str(data), "-p", str(port),
-            "-c", f"listen_addresses={LOOPBACK}", "-c", "synchronous_commit=on", "-c", "fsync=on",
-            "-c", "max_connections=300", "-c", "shared_buffers=256MB", "-c", "log_min_messages=warning",
+            str(bin_dir / "postgres"),
+            "-D",
+            str(data),
+            "-k",
+            str(data),
+            "-p",
+            str(port),
+            "-c",
+            f"listen_addresses={LOOPBACK}",
+            "-c",
+            "synchronous_commit=on",
+            "-c",
+            "fsync=on",
+            "-c",
+            "max_connections=300",
+            "-c",
+            "shared_buffers=256MB",
+            "-c",
+            "log_min_messages=warning",
         ],
         ready=lambda: subprocess.run(
             [ready_bin, "-h", LOOPBACK, "-p", str(port), "-U", "postgres", "-d", "postgres", "-t", "1"],
-            capture_output=True, check=False,
-        ).returncode == 0,
+            capture_output=True,
+            check=False,
+        ).returncode
+        == 0,
         user=user,
         stop_signal=signal.SIGINT,  # fast shutdown: roll back open transactions, checkpoint
     )
@@ -287,21 +318,52 @@ def seaweedfs_server(directory: Path) -> tuple[Server, S3Info]:
         secrets_file.write_text(json.dumps(creds))
         secrets_file.chmod(0o600)
     config = directory / "s3.json"
-    config.write_text(json.dumps({"identities": [{
-        "name": "panicsafe",
-        "credentials": [{"accessKey": creds["access_key"], "secretKey": creds["secret_key"]}],
-        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-    }]}))
+    config.write_text(
+        json.dumps(
+            {
+                "identities": [
+                    {
+                        "name": "panicsafe",
+                        "credentials": [{"accessKey": creds["access_key"], "secretKey": creds["secret_key"]}],
+                        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                    }
+                ]
+            }
+        )
+    )
     config.chmod(0o600)
-    names = ["master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3", "s3.grpc",
-             "webdav", "admin", "admin.grpc"]
+    names = [
+        "master",
+        "master.grpc",
+        "volume",
+        "volume.grpc",
+        "filer",
+        "filer.grpc",
+        "s3",
+        "s3.grpc",
+        "webdav",
+        "admin",
+        "admin.grpc",
+    ]
     ports = {name: free_port() for name in names}
-    argv = [find_binary("weed"), "mini", f"-dir={data}", f"-ip={LOOPBACK}", f"-ip.bind={LOOPBACK}",
-            "-master.telemetry=false", "-admin.ui=false", f"-s3.config={config}",
-            "-s3.port.iceberg=0", "-s3.port.lance=0",
-            f"-filer.localSocket={directory / 'filer.sock'}", f"-s3.localSocket={directory / 's3.sock'}"]
-    argv += [f"-{name.replace('.grpc', '.port.grpc') if '.grpc' in name else name + '.port'}={port}"
-             for name, port in ports.items()]
+    argv = [
+        find_binary("weed"),
+        "mini",
+        f"-dir={data}",
+        f"-ip={LOOPBACK}",
+        f"-ip.bind={LOOPBACK}",
+        "-master.telemetry=false",
+        "-admin.ui=false",
+        f"-s3.config={config}",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        f"-filer.localSocket={directory / 'filer.sock'}",
+        f"-s3.localSocket={directory / 's3.sock'}",
+    ]
+    argv += [
+        f"-{name.replace('.grpc', '.port.grpc') if '.grpc' in name else name + '.port'}={port}"
+        for name, port in ports.items()
+    ]
     info = S3Info(f"{LOOPBACK}:{ports['s3']}", ports["s3"], creds["access_key"], creds["secret_key"])
 
     def ready() -> bool:
@@ -311,9 +373,14 @@ def seaweedfs_server(directory: Path) -> tuple[Server, S3Info]:
         if not wait_tcp(ports["s3"]):
             return False
         try:
-            Minio(info.endpoint, access_key=info.access_key, secret_key=info.secret_key, secure=False,
-                  region=info.region).list_buckets()
-        except Exception:  # not ready yet
+            Minio(
+                info.endpoint,
+                access_key=info.access_key,
+                secret_key=info.secret_key,
+                secure=False,
+                region=info.region,
+            ).list_buckets()
+        except Exception:  # noqa: BLE001 (not ready yet)
             return False
         return True
 
@@ -341,8 +408,15 @@ def openbao_server(directory: Path) -> tuple[Server, OpenBaoInfo]:
     server = Server(
         name="openbao",
         directory=directory,
-        argv=[find_binary("bao"), "server", "-dev", f"-dev-root-token-id={token}",
-              f"-dev-listen-address={LOOPBACK}:{port}", "-dev-no-store-token", "-log-level=warn"],
+        argv=[
+            find_binary("bao"),
+            "server",
+            "-dev",
+            f"-dev-root-token-id={token}",
+            f"-dev-listen-address={LOOPBACK}:{port}",
+            "-dev-no-store-token",
+            "-log-level=warn",
+        ],
         ready=lambda: http_status(f"{address}/v1/sys/health") == 200,
         env=env,
     )
@@ -382,12 +456,30 @@ def coturn_server(directory: Path) -> tuple[Server, TurnInfo]:
     relay_low = free_port_run(64, low=40000, high=48000)
     secret = secrets.token_urlsafe(24)
     info = TurnInfo(LOOPBACK, port, "panicsafe.local", secret, relay_low, relay_low + 63)
-    argv = [find_binary("turnserver", [Path("/usr/bin")]), "-n", f"--listening-ip={LOOPBACK}",
-            f"--relay-ip={LOOPBACK}", f"--listening-port={port}", f"--alt-listening-port={port + 1}",
-            f"--min-port={info.min_relay_port}", f"--max-port={info.max_relay_port}", "--use-auth-secret",
-            f"--static-auth-secret={secret}", "-r", info.realm, "--allow-loopback-peers", "--no-cli",
-            "--no-tls", "--no-dtls", "--no-rfc5780", f"--userdb={directory / 'turndb'}",
-            f"--pidfile={directory / 'turn.pid'}", "--log-file=stdout", "--simple-log", "--no-software-attribute"]
+    argv = [
+        find_binary("turnserver", [Path("/usr/bin")]),
+        "-n",
+        f"--listening-ip={LOOPBACK}",
+        f"--relay-ip={LOOPBACK}",
+        f"--listening-port={port}",
+        f"--alt-listening-port={port + 1}",
+        f"--min-port={info.min_relay_port}",
+        f"--max-port={info.max_relay_port}",
+        "--use-auth-secret",
+        f"--static-auth-secret={secret}",
+        "-r",
+        info.realm,
+        "--allow-loopback-peers",
+        "--no-cli",
+        "--no-tls",
+        "--no-dtls",
+        "--no-rfc5780",
+        f"--userdb={directory / 'turndb'}",
+        f"--pidfile={directory / 'turn.pid'}",
+        "--log-file=stdout",
+        "--simple-log",
+        "--no-software-attribute",
+    ]
     server = Server(name="coturn", directory=directory, argv=argv, ready=lambda: wait_tcp(port))
     return server, info
 

@@ -17,7 +17,7 @@ import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from panicsafe.core.devstack.servers import (
     DevStackError,
@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 Component = Literal["nats", "postgres", "s3", "openbao", "turn"]
 ALL_COMPONENTS: tuple[Component, ...] = ("nats", "postgres", "s3", "openbao", "turn")
 READY_TIMEOUT_S = 60.0
+T = TypeVar("T")
 
 
 class DevStack:
@@ -86,13 +87,13 @@ class DevStack:
         started = time.monotonic()
         try:
             for component in self.components:
-                folder = self.directory / component
+                folder = self.directory / str(component)
                 folder.mkdir(exist_ok=True)
                 server = self._make(component, folder)
                 server.start()
                 self.servers[component] = server
-            for component, server in self.servers.items():
-                self.startup_s[component] = server.wait_ready(READY_TIMEOUT_S)
+            for name, server in self.servers.items():
+                self.startup_s[name] = server.wait_ready(READY_TIMEOUT_S)
             if "openbao" in self.servers:
                 bootstrap_openbao(self.openbao)
         except BaseException:
@@ -103,7 +104,7 @@ class DevStack:
         log.info("devstack up in %.2f s", self.startup_s["total"])
         return self
 
-    def _make(self, component: str, folder: Path) -> Server:
+    def _make(self, component: Component, folder: Path) -> Server:
         if component == "nats":
             server, self._nats = nats_server(folder)
         elif component == "postgres":
@@ -145,8 +146,13 @@ class DevStack:
 
     # -- state file ---------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
-        infos = {"nats": self._nats, "postgres": self._postgres, "s3": self._s3, "openbao": self._openbao,
-                 "turn": self._turn}
+        infos = {
+            "nats": self._nats,
+            "postgres": self._postgres,
+            "s3": self._s3,
+            "openbao": self._openbao,
+            "turn": self._turn,
+        }
         return {name: describe(info) for name, info in infos.items() if info is not None}
 
     def write_state(self) -> Path:
@@ -162,7 +168,7 @@ class DevStack:
         self.stop()
 
 
-def _need(info: Any, name: str) -> Any:
+def _need(info: T | None, name: str) -> T:
     if info is None:
         raise DevStackError(f"{name} is not part of this stack")
     return info

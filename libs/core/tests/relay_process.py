@@ -1,0 +1,22 @@
+"""A standalone outbox relay, run as its own process so that tests can SIGKILL it."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from panicsafe.core.bus.connection import connect_nats
+from panicsafe.core.bus.outbox import OutboxRelay
+from panicsafe.core.db.database import Database
+
+
+async def main(dsn: str, schema: str, nats_url: str) -> None:
+    db = Database(dsn, schema)
+    await db.open()
+    nc = await connect_nats(nats_url, "relay-process")
+    relay = OutboxRelay(db.pool, nc.jetstream(), schema, listen_dsn=db.dsn, batch_size=100)
+    await relay.run()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(*sys.argv[1:4]))

@@ -1,0 +1,182 @@
+"""No lost events: outbox, relay and durable consumer across a NATS restart and a killed relay."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from nats.aio.client import Client
+
+from panicsafe.contracts.events import CloudEvent, LogbookKind, LogbookPart
+from panicsafe.core.bus.consumer import EventConsumer
+from panicsafe.core.bus.outbox import OutboxRelay, append_event
+from panicsafe.core.db.database import Connection
+from panicsafe.core.devstack import DevStack
+from panicsafe.core.testing import ProvisionedSchema, make_schema
+
+TOTAL = 2000
+PRODUCERS = 8
+
+
+def start_relay(schema: ProvisionedSchema, stack: DevStack) -> subprocess.Popen[bytes]:
+    script = Path(__file__).with_name("relay_process.py")
+    return subprocess.Popen(
+        [sys.executable, str(script), schema.app_dsn, schema.schema, stack.nats.url],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+async def create_tables(schema: ProvisionedSchema) -> None:
+    owner = schema.owner_database()
+    await owner.open()
+    try:
+        async with owner.transaction() as conn:
+            await conn.execute("CREATE TABLE changes (id bigserial PRIMARY KEY, n int NOT NULL)")
+            # The effect is deliberately not idempotent: a duplicate delivery would show.
+            await conn.execute("CREATE TABLE applied (event_id uuid NOT NULL, n int NOT NULL)")
+            await conn.execute("CREATE TABLE totals (k text PRIMARY KEY, count bigint NOT NULL)")
+            await conn.execute("INSERT INTO totals VALUES ('events', 0)")
+    finally:
+        await owner.close()
+
+
+async def test_every_event_applied_exactly_once(stack: DevStack, nc: Client) -> None:
+    schema = await make_schema(stack, "ob")
+    await create_tables(schema)
+    tenant = str(uuid.uuid4())
+    db = schema.database(max_size=12)
+    await db.open()
+
+    async def effect(conn: Connection, event: CloudEvent) -> None:
+        await conn.execute("INSERT INTO applied VALUES ($1, $2)", event.id, event.data["n"])
+        await conn.execute("UPDATE totals SET count = count + 1 WHERE k = 'events'")
+
+    consumer = EventConsumer(
+        db.pool,
+        nc.jetstream(),
+        durable=f"dur_{schema.schema}",
+        filter_subject=f"evt.{tenant}.>",
+        handler=effect,
+    )
+    consumer_task = asyncio.create_task(consumer.run())
+    relay = start_relay(schema, stack)
+    produced = 0
+
+    async def produce(worker: int) -> None:
+        nonlocal produced
+        for i in range(worker, TOTAL, PRODUCERS):
+            async with db.transaction() as conn:
+                await conn.execute("INSERT INTO changes (n) VALUES ($1)", i)
+                await append_event(
+                    conn,
+                    CloudEvent(
+                        source="panicsafe/outboxtest",
+                        type="fr.panicsafe.outboxtest.changed",
+                        tenantid=tenant,
+                        data={"n": i},
+                        logbook=LogbookPart(kind=LogbookKind.SYSTEM, summary=f"changement {i}"),
+                    ),
+                )
+            produced += 1
+
+    async def faults() -> None:
+        nonlocal relay
+        while produced < TOTAL // 3:
+            await asyncio.sleep(0.01)
+        await asyncio.to_thread(stack.restart, "nats", down_s=0.5)  # the bus goes away mid-stream
+        while produced < (2 * TOTAL) // 3:
+            await asyncio.sleep(0.01)
+        relay.send_signal(signal.SIGKILL)  # the relay dies without any clean-up
+        relay.wait(5)
+        relay = start_relay(schema, stack)
+
+    started = time.monotonic()
+    try:
+        await asyncio.gather(*(produce(w) for w in range(PRODUCERS)), faults())
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            count = await db.pool.fetchval("SELECT count(*) FROM applied")
+            if count >= TOTAL:
+                break
+            await asyncio.sleep(0.2)
+        elapsed = time.monotonic() - started
+        await asyncio.sleep(1.5)  # let any late duplicate arrive before counting
+        rows = await db.pool.fetchval("SELECT count(*) FROM applied")
+        distinct = await db.pool.fetchval("SELECT count(DISTINCT event_id) FROM applied")
+        numbers = await db.pool.fetchval("SELECT count(DISTINCT n) FROM applied")
+        total = await db.pool.fetchval("SELECT count FROM totals WHERE k = 'events'")
+        left = await db.pool.fetchval("SELECT count(*) FROM outbox")
+    finally:
+        relay.send_signal(signal.SIGKILL)
+        relay.wait(5)
+        consumer.stop()
+        await asyncio.wait_for(consumer_task, 10)
+        await db.close()
+    print(f"\noutbox->consumer: {TOTAL} events in {elapsed:.2f} s with a NATS restart and a relay kill")
+    assert (rows, distinct, numbers, total, left) == (TOTAL, TOTAL, TOTAL, TOTAL, 0)
+
+
+async def test_rolled_back_change_publishes_nothing(
+    stack: DevStack, nc: Client, schema: ProvisionedSchema
+) -> None:
+    tenant = str(uuid.uuid4())
+    db = schema.database()
+    await db.open()
+    try:
+        event = CloudEvent(
+            source="panicsafe/outboxtest", type="fr.panicsafe.outboxtest.changed", tenantid=tenant
+        )
+        try:
+            async with db.transaction() as conn:
+                await append_event(conn, event)
+                raise RuntimeError("the state change failed")
+        except RuntimeError:
+            pass
+        kept = CloudEvent(source="panicsafe/outboxtest", type="fr.panicsafe.outboxtest.kept", tenantid=tenant)
+        async with db.transaction() as conn:
+            await append_event(conn, kept)
+        relay = OutboxRelay(db.pool, nc.jetstream(), schema.schema)
+        assert await relay.relay_once() == 1
+        subscription = await nc.jetstream().pull_subscribe(f"evt.{tenant}.>", durable=f"d{schema.schema}")
+        messages = await subscription.fetch(10, timeout=2)
+        assert [CloudEvent.model_validate_json(m.data).id for m in messages] == [kept.id]
+        assert messages[0].headers is not None and messages[0].headers["Nats-Msg-Id"] == kept.id
+    finally:
+        await db.close()
+
+
+async def test_republished_batch_is_deduplicated_by_jetstream(
+    stack: DevStack, nc: Client, schema: ProvisionedSchema
+) -> None:
+    """A relay that dies after publishing but before deleting publishes again: the stream keeps one copy."""
+    tenant = str(uuid.uuid4())
+    db = schema.database()
+    await db.open()
+    try:
+        async with db.transaction() as conn:
+            for i in range(5):
+                await append_event(
+                    conn,
+                    CloudEvent(
+                        source="panicsafe/outboxtest",
+                        type="fr.panicsafe.outboxtest.changed",
+                        tenantid=tenant,
+                        data={"n": i},
+                    ),
+                )
+        relay = OutboxRelay(db.pool, nc.jetstream(), schema.schema)
+        rows = await db.pool.fetch("SELECT subject, payload, headers FROM outbox ORDER BY seq")
+        for row in rows:  # the first, interrupted attempt
+            await nc.jetstream().publish(row["subject"], bytes(row["payload"]), headers=row["headers"])
+        assert await relay.relay_once() == 5
+        info = await nc.jetstream().stream_info("EVENTS", subjects_filter=f"evt.{tenant}.>")
+        assert sum((info.state.subjects or {}).values()) == 5
+    finally:
+        await db.close()
