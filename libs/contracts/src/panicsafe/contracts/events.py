@@ -72,6 +72,23 @@ class CloudEvent(BaseModel):
     def _crisis_uuid(cls, value: str) -> str:
         return value if value == NO_CRISIS else canonical_uuid(value)
 
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: str) -> str:
+        service = value.removeprefix("panicsafe/")
+        if service == value or not TOKEN_RE.match(service):
+            raise ValueError("must be panicsafe/<service>, the service one subject token")
+        return value
+
+    @model_validator(mode="after")
+    def _type_matches_source(self) -> CloudEvent:
+        parts = self.type.split(".")
+        if len(parts) != 4 or parts[:2] != ["fr", "panicsafe"] or parts[2] != self.service:
+            raise ValueError("type must be fr.panicsafe.<service of source>.<type>")
+        if not TOKEN_RE.match(parts[3]):
+            raise ValueError("the event type must be one subject token")
+        return self
+
     @field_validator("time")
     @classmethod
     def _aware(cls, value: datetime) -> datetime:

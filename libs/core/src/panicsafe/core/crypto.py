@@ -1,15 +1,17 @@
 """Envelope encryption with one OpenBao transit key per tenant.
 
 A data key (AES-256) is drawn from `transit/datakey/plaintext/tenant-<id>`; OpenBao returns it in
-clear and wrapped by the tenant key. Records are sealed locally with AES-256-GCM, the tenant, the
-record id and a purpose bound as associated data, so a ciphertext moved to another record or
-tenant fails. The wrapped key travels with each ciphertext:
+clear and wrapped by the tenant key. Records are sealed locally with AES-256-GCM; the associated
+data binds the tenant, the record id, a purpose and a hash of the wrapped key, each part
+length-prefixed, so a ciphertext moved to another record or tenant, or with an altered wrapped
+key, fails. The wrapped key travels with each ciphertext:
 
     b"PS1" | u16 len(wrapped) | wrapped | nonce (12) | ciphertext+tag
 
 A data key serves a bounded time and number of records; unwrapped keys are cached briefly.
 Deleting the tenant's transit key (crypto-shredding) makes every ciphertext of that tenant
-unreadable for good.
+unreadable for good; a tombstone in OpenBao's KV store keeps the key from being created again.
+Other processes may hold a cached data key of that tenant until their cache lifetime ends.
 """
 
 from __future__ import annotations
@@ -36,6 +38,14 @@ from panicsafe.core.errors import ServiceError
 MAGIC = b"PS1"
 NONCE_BYTES = 12
 TRANSIT_MOUNT = "transit"
+KV_MOUNT = "secret"
+
+
+class TenantShreddedError(ServiceError):
+    """The tenant's key was destroyed: nothing of it can be read or written again."""
+
+    def __init__(self, tenant_id: str) -> None:
+        super().__init__(ErrorCode.FORBIDDEN, f"tenant {tenant_id} was crypto-shredded")
 
 
 class DecryptionError(ServiceError):
@@ -45,26 +55,60 @@ class DecryptionError(ServiceError):
         super().__init__(ErrorCode.FORBIDDEN, message)
 
 
+def canonical_tenant(tenant_id: str) -> str:
+    return str(uuid.UUID(str(tenant_id)))
+
+
 def tenant_key_name(tenant_id: str) -> str:
-    return f"tenant-{uuid.UUID(str(tenant_id))}"
+    return f"tenant-{canonical_tenant(tenant_id)}"
 
 
 class TransitKeys:
     """The tenant keys in OpenBao transit (hvac is blocking: calls run in a worker thread)."""
 
-    def __init__(self, address: str, token: str, *, mount: str = TRANSIT_MOUNT, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        address: str,
+        token: str,
+        *,
+        mount: str = TRANSIT_MOUNT,
+        kv_mount: str = KV_MOUNT,
+        timeout: float = 5.0,
+    ) -> None:
         self.client = hvac.Client(url=address, token=token, timeout=timeout)
         self.mount = mount
+        self.kv_mount = kv_mount
         self._known: set[str] = set()
+
+    def _tombstone_path(self, tenant_id: str) -> str:
+        return f"panicsafe/shredded-tenants/{canonical_tenant(tenant_id)}"
 
     async def ensure_tenant_key(self, tenant_id: str) -> str:
         name = tenant_key_name(tenant_id)
-        if name not in self._known:
+        if name in self._known:
+            return name
+        try:
+            await asyncio.to_thread(self.client.secrets.transit.read_key, name, mount_point=self.mount)
+        except InvalidPath:
+            if await self.is_shredded(tenant_id):
+                raise TenantShreddedError(canonical_tenant(tenant_id)) from None
             await asyncio.to_thread(
                 self.client.secrets.transit.create_key, name, key_type="aes256-gcm96", mount_point=self.mount
             )
-            self._known.add(name)
+        self._known.add(name)
         return name
+
+    async def is_shredded(self, tenant_id: str) -> bool:
+        try:
+            await asyncio.to_thread(
+                self.client.secrets.kv.v2.read_secret_version,
+                self._tombstone_path(tenant_id),
+                mount_point=self.kv_mount,
+                raise_on_deleted_version=True,
+            )
+        except InvalidPath:
+            return False
+        return True
 
     async def data_key(self, tenant_id: str) -> tuple[bytes, str]:
         name = await self.ensure_tenant_key(tenant_id)
@@ -91,6 +135,13 @@ class TransitKeys:
 
     async def delete_tenant_key(self, tenant_id: str) -> None:
         name = tenant_key_name(tenant_id)
+        # The tombstone first: a crash after it leaves a key that can no longer be recreated.
+        await asyncio.to_thread(
+            self.client.secrets.kv.v2.create_or_update_secret,
+            self._tombstone_path(tenant_id),
+            secret={"shredded": "true"},
+            mount_point=self.kv_mount,
+        )
         await asyncio.to_thread(
             self.client.secrets.transit.update_key_configuration,
             name,
@@ -139,10 +190,16 @@ class EnvelopeCipher:
         self._locks: dict[str, asyncio.Lock] = {}
 
     @staticmethod
-    def associated_data(tenant_id: str, record_id: str, purpose: str) -> bytes:
-        return b"|".join(
-            [b"panicsafe/v1", str(tenant_id).encode(), str(record_id).encode(), purpose.encode()]
-        )
+    def associated_data(tenant_id: str, record_id: str, purpose: str, wrapped: bytes) -> bytes:
+        """Each part length-prefixed: no two different bindings produce the same bytes."""
+        parts = [
+            b"panicsafe/v1",
+            tenant_id.encode(),
+            str(record_id).encode(),
+            purpose.encode(),
+            hashlib.sha256(wrapped).digest(),
+        ]
+        return b"".join(struct.pack(">I", len(part)) + part for part in parts)
 
     async def _data_key(self, tenant_id: str) -> _DataKey:
         lock = self._locks.setdefault(tenant_id, asyncio.Lock())
@@ -157,14 +214,16 @@ class EnvelopeCipher:
             return current
 
     async def encrypt(self, tenant_id: str, record_id: str, plaintext: bytes, *, purpose: str = "") -> bytes:
+        tenant_id = canonical_tenant(tenant_id)
         data_key = await self._data_key(tenant_id)
         nonce = os.urandom(NONCE_BYTES)
         sealed = AESGCM(data_key.key).encrypt(
-            nonce, plaintext, self.associated_data(tenant_id, record_id, purpose)
+            nonce, plaintext, self.associated_data(tenant_id, record_id, purpose, data_key.wrapped)
         )
         return MAGIC + struct.pack(">H", len(data_key.wrapped)) + data_key.wrapped + nonce + sealed
 
     async def decrypt(self, tenant_id: str, record_id: str, blob: bytes, *, purpose: str = "") -> bytes:
+        tenant_id = canonical_tenant(tenant_id)
         if len(blob) < len(MAGIC) + 2 or not blob.startswith(MAGIC):
             raise DecryptionError("not a PanicSAFE ciphertext")
         (length,) = struct.unpack(">H", blob[3:5])
@@ -175,7 +234,9 @@ class EnvelopeCipher:
             raise DecryptionError("truncated ciphertext")
         key = await self._open_key(tenant_id, wrapped)
         try:
-            return AESGCM(key).decrypt(nonce, sealed, self.associated_data(tenant_id, record_id, purpose))
+            return AESGCM(key).decrypt(
+                nonce, sealed, self.associated_data(tenant_id, record_id, purpose, wrapped)
+            )
         except InvalidTag as exc:
             raise DecryptionError("ciphertext altered or bound to another record") from exc
 
@@ -197,8 +258,9 @@ class EnvelopeCipher:
 
     def forget_tenant(self, tenant_id: str) -> None:
         """Drop every cached key of a tenant from this process's memory."""
-        self._current.pop(str(tenant_id), None)
-        for cache_key in [k for k in self._opened if k[0] == str(tenant_id)]:
+        tenant_id = canonical_tenant(tenant_id)
+        self._current.pop(tenant_id, None)
+        for cache_key in [k for k in self._opened if k[0] == tenant_id]:
             del self._opened[cache_key]
 
     async def shred_tenant(self, tenant_id: str) -> None:

@@ -26,8 +26,8 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
-class SettingsError(ValueError):
-    """A setting is missing, unreadable or unsafe."""
+class SettingsError(Exception):
+    """A setting is missing, unreadable or unsafe (not a ValueError, so pydantic lets it through)."""
 
 
 class PanicSettings(BaseSettings):

@@ -153,10 +153,15 @@ class TokenVerifier:
             raise TokenError("token expired")
         if clock + LEEWAY_S < nbf:
             raise TokenError("token not yet valid")
-        if exp - iat > MAX_TTL_S:
+        if iat > clock + LEEWAY_S:
+            raise TokenError("token issued in the future")
+        if exp - min(iat, nbf) > MAX_TTL_S:
             raise TokenError("token lifetime exceeds five minutes")
+        act = claims.get("act")
+        if not isinstance(act, dict):
+            raise TokenError("token claims malformed")
         try:
-            return Actor.model_validate({**claims.get("act", {}), "subject": claims["sub"]})
+            return Actor.model_validate({**act, "subject": claims["sub"]})
         except ValidationError as exc:
             raise TokenError("token claims malformed") from exc
 
