@@ -180,3 +180,50 @@ async def test_republished_batch_is_deduplicated_by_jetstream(
         assert sum((info.state.subjects or {}).values()) == 5
     finally:
         await db.close()
+
+
+async def test_failing_handler_spares_the_batch_and_is_retried(stack: DevStack, nc: Client) -> None:
+    schema = await make_schema(stack, "ob")
+    await create_tables(schema)
+    tenant = str(uuid.uuid4())
+    db = schema.database()
+    await db.open()
+    failures = {"left": 1}
+
+    async def effect(conn: Connection, event: CloudEvent) -> None:
+        await conn.execute("INSERT INTO applied VALUES ($1, $2)", event.id, event.data["n"])
+        if event.data["n"] == 3 and failures["left"]:
+            failures["left"] -= 1
+            raise RuntimeError("transient failure of one event")
+
+    consumer = EventConsumer(
+        db.pool,
+        nc.jetstream(),
+        durable=f"dur_{schema.schema}",
+        filter_subject=f"evt.{tenant}.>",
+        handler=effect,
+    )
+    try:
+        async with db.transaction() as conn:
+            for i in range(10):
+                await append_event(
+                    conn,
+                    CloudEvent(
+                        source="panicsafe/outboxtest",
+                        type="fr.panicsafe.outboxtest.changed",
+                        tenantid=tenant,
+                        data={"n": i},
+                    ),
+                )
+        await OutboxRelay(db.pool, nc.jetstream(), schema.schema).relay_once()
+        task = asyncio.create_task(consumer.run())
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and await db.pool.fetchval("SELECT count(*) FROM applied") < 10:
+            await asyncio.sleep(0.1)
+        consumer.stop()
+        await asyncio.wait_for(task, 10)
+        numbers = [r["n"] for r in await db.pool.fetch("SELECT n FROM applied ORDER BY n")]
+    finally:
+        await db.close()
+    assert failures["left"] == 0
+    assert numbers == list(range(10))  # the failed one retried once, nothing applied twice

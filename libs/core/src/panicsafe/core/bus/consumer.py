@@ -93,45 +93,80 @@ class EventConsumer:
                 await subscription.unsubscribe()
 
     async def apply_batch(self, messages: list[Msg]) -> None:
-        to_ack: list[Msg] = []
-        to_retry: list[Msg] = []
-        async with self.pool.acquire() as conn, conn.transaction():
-            for msg in messages:
-                try:
-                    event = CloudEvent.model_validate_json(msg.data)
-                except ValidationError:
-                    log.error("dropping malformed event on %s", msg.subject, extra={"subject": msg.subject})
-                    to_ack.append(msg)  # a poison message must not block the stream
-                    continue
-                try:
-                    async with conn.transaction():  # savepoint: one failure spares the batch
-                        await self._apply(conn, event, msg)
-                    to_ack.append(msg)
-                except Exception:
-                    log.exception("event handler failed", extra={"event_id": event.id})
-                    to_retry.append(msg)
-        for msg in to_ack:
+        """Fast path: one transaction claims every id and applies the batch. If a handler fails,
+        the batch is replayed event by event in savepoints, so one bad event spares the others."""
+        events: list[tuple[Msg, CloudEvent]] = []
+        poison: list[Msg] = []
+        for msg in messages:
+            try:
+                events.append((msg, CloudEvent.model_validate_json(msg.data)))
+            except ValidationError:
+                log.error("dropping malformed event on %s", msg.subject, extra={"subject": msg.subject})
+                poison.append(msg)  # a poison message must not block the stream
+        retry: list[Msg] = []
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                fresh = await self._claim(conn, [event.id for _, event in events])
+                applied = await self._apply_all(conn, events, fresh)
+        except Exception:  # noqa: BLE001 (a handler failed: isolate it below)
+            log.warning("batch failed, applying one by one", extra={"service": self.durable})
+            retry = await self._apply_one_by_one(events)
+        else:
+            self.applied += applied
+            self.skipped += len(events) - applied
+        for msg in poison + [m for m, _ in events if m not in retry]:
             await msg.ack()
-        for msg in to_retry:
+        for msg in retry:
             await msg.nak(delay=1.0)
 
-    async def _apply(self, conn: Connection, event: CloudEvent, msg: Msg) -> None:
-        first = await conn.fetchval(
-            "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) "
-            "ON CONFLICT DO NOTHING RETURNING true",
+    async def _claim(self, conn: Connection, ids: list[str]) -> set[str]:
+        rows = await conn.fetch(
+            "INSERT INTO processed_events (consumer, event_id) SELECT $1, unnest($2::uuid[]) "
+            "ON CONFLICT DO NOTHING RETURNING event_id::text",
             self.durable,
-            event.id,
+            ids,
         )
-        if not first:
-            self.skipped += 1
-            return
-        await set_tenant(conn, event.tenantid)
+        return {row["event_id"] for row in rows}
+
+    async def _apply_all(
+        self, conn: Connection, events: list[tuple[Msg, CloudEvent]], fresh: set[str]
+    ) -> int:
+        applied = 0
+        tenant = None
+        for msg, event in events:
+            if event.id not in fresh:
+                continue
+            fresh.discard(event.id)  # the same id twice in one batch applies once
+            if event.tenantid != tenant:
+                await set_tenant(conn, event.tenantid)
+                tenant = event.tenantid
+            await self._handle(event, msg, conn)
+            applied += 1
+        return applied
+
+    async def _apply_one_by_one(self, events: list[tuple[Msg, CloudEvent]]) -> list[Msg]:
+        failed: list[Msg] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            for msg, event in events:
+                try:
+                    async with conn.transaction():  # savepoint
+                        if await self._claim(conn, [event.id]):
+                            await set_tenant(conn, event.tenantid)
+                            await self._handle(event, msg, conn)
+                            self.applied += 1
+                        else:
+                            self.skipped += 1
+                except Exception:
+                    log.exception("event handler failed", extra={"event_id": event.id})
+                    failed.append(msg)
+        return failed
+
+    async def _handle(self, event: CloudEvent, msg: Msg, conn: Connection) -> None:
         with tracer().start_as_current_span(
             f"consume {self.durable}", context=extract_context(msg.headers)
         ) as span:
             span.set_attribute("messaging.message.id", event.id)
             await self.handler(conn, event)
-        self.applied += 1
 
 
 async def prune_processed(pool: asyncpg.Pool, *, older_than_days: int = 14) -> int:

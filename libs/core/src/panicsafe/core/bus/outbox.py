@@ -1,16 +1,16 @@
 """Transactional outbox: a state change and its event commit together, a relay publishes them.
 
-Producers call `append_event(conn, event)` inside the transaction of their state change. The
-relay takes batches in order under a per-schema advisory lock (one relay publishes at a time,
-which keeps order), publishes them to JetStream with `Nats-Msg-Id` = event id, waits for every
-ack, then deletes them in the same transaction. If the relay dies between publish and delete, the
-batch is published again: JetStream's duplicate window and the consumers' idempotence absorb it.
+Producers call `append_event(conn, event)` inside the transaction of their state change (one INSERT;
+it also wakes this process's relays). The relay takes batches in order under a per-schema advisory
+lock (one relay publishes at a time, which keeps order), publishes them to JetStream with
+`Nats-Msg-Id` = event id, waits for every ack, then deletes them in the same transaction. If the relay dies
+between publish and delete, the batch is published again: JetStream's duplicate window and the
+consumers' idempotence absorb it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import zlib
 
@@ -22,6 +22,7 @@ from panicsafe.core.bus.events import encode_event, event_headers
 from panicsafe.core.db.database import Connection
 
 log = logging.getLogger(__name__)
+FAST_POLL_S = 0.002
 
 OUTBOX_DDL = [
     """CREATE TABLE IF NOT EXISTS outbox (
@@ -42,13 +43,12 @@ OUTBOX_DDL = [
 ]
 
 
-def notify_channel(schema: str) -> str:
-    return f"{schema}_outbox"
+# Relays of this process: a write wakes them at once (PostgreSQL NOTIFY would serialise commits).
+_local_relays: set[OutboxRelay] = set()
 
 
 async def append_event(conn: Connection, event: CloudEvent) -> None:
     """Queue `event` in the current transaction: it is published if and only if the transaction commits."""
-    schema = await conn.fetchval("SELECT current_schema()")
     await conn.execute(
         "INSERT INTO outbox (event_id, subject, payload, headers) VALUES ($1, $2, $3, $4)",
         event.id,
@@ -56,7 +56,8 @@ async def append_event(conn: Connection, event: CloudEvent) -> None:
         encode_event(event),
         event_headers(event),  # the pool's jsonb codec encodes it
     )
-    await conn.execute("SELECT pg_notify($1, '')", notify_channel(str(schema)))
+    for relay in _local_relays:
+        relay.wake()  # before the commit: the relay re-polls quickly until the row is visible
 
 
 class OutboxRelay:
@@ -68,7 +69,6 @@ class OutboxRelay:
         js: JetStreamContext,
         schema: str,
         *,
-        listen_dsn: str | None = None,
         batch_size: int = 256,
         idle_poll_s: float = 1.0,
         publish_timeout_s: float = 5.0,
@@ -76,7 +76,6 @@ class OutboxRelay:
         self.pool = pool
         self.js = js
         self.schema = schema
-        self.listen_dsn = listen_dsn
         self.batch_size = batch_size
         self.idle_poll_s = idle_poll_s
         self.publish_timeout_s = publish_timeout_s
@@ -85,11 +84,18 @@ class OutboxRelay:
         self._stopping = asyncio.Event()
         self._lock_key = zlib.crc32(f"outbox:{schema}".encode())
 
+    def wake(self) -> None:
+        self._wake.set()
+
     async def run(self) -> None:
-        listener = await self._listen()
+        """Publish until stopped. After activity it polls every few ms, backing off to `idle_poll_s`;
+        writers in other processes (replicas) are therefore picked up within that bound."""
+        _local_relays.add(self)
         backoff = 0.1
+        delay = FAST_POLL_S
         try:
             while not self._stopping.is_set():
+                self._wake.clear()
                 try:
                     sent = await self.relay_once()
                     backoff = 0.1
@@ -98,32 +104,24 @@ class OutboxRelay:
                     await self._sleep(backoff)
                     backoff = min(backoff * 2, 2.0)
                     continue
-                if sent < self.batch_size:
-                    self._wake.clear()
-                    await self._sleep(self.idle_poll_s)
+                if sent == self.batch_size:
+                    continue
+                woken = await self._sleep(FAST_POLL_S if sent else delay)
+                delay = FAST_POLL_S if (sent or woken) else min(delay * 2, self.idle_poll_s)
         finally:
-            if listener is not None:
-                with contextlib.suppress(Exception):
-                    await listener.close()
+            _local_relays.discard(self)
 
     def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
 
-    async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
-
-    async def _listen(self) -> asyncpg.Connection | None:
-        if self.listen_dsn is None:
-            return None
+    async def _sleep(self, seconds: float) -> bool:
+        """Sleep up to `seconds`; True when woken by a write."""
         try:
-            conn = await asyncpg.connect(self.listen_dsn)
-            await conn.add_listener(notify_channel(self.schema), lambda *_: self._wake.set())
-            return conn
-        except Exception as exc:  # noqa: BLE001 (polling still delivers; only latency suffers)
-            log.warning("outbox listener unavailable, polling: %s", exc, extra={"service": self.schema})
-            return None
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        except TimeoutError:
+            return False
+        return True
 
     async def relay_once(self) -> int:
         """Publish one batch; return how many events left the outbox."""

@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` runs them all, `make bench-<name>` one (see ../shared/BENCHMARKS.md)."""
