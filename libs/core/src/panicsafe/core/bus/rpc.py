@@ -27,7 +27,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from pydantic import BaseModel, ValidationError
 
 from panicsafe.contracts.actor import Actor
-from panicsafe.contracts.errors import ErrorCode, ErrorReply, OkReply
+from panicsafe.contracts.errors import ErrorCode, ErrorReply
 from panicsafe.core.errors import ServiceError
 from panicsafe.core.telemetry import extract_context, inject_headers, meter, tracer
 from panicsafe.core.tokens import TokenError, TokenVerifier
@@ -218,7 +218,3 @@ class RpcClient:
                     ErrorCode.UNAVAILABLE, f"{subject} did not answer within {wait:g} s"
                 ) from exc
             return bytes(msg.data)
-
-
-def ok_envelope(data: BaseModel) -> OkReply:
-    return OkReply(data=data.model_dump(mode="json"))
