@@ -137,9 +137,7 @@ def test_naive_datetime_is_refused() -> None:
     assert [e["loc"] for e in info.value.errors()] == [("time",)]
     with pytest.raises(ValidationError, match="must carry a time zone"):
         CloudEvent.model_validate_json(
-            json.dumps(
-                {"source": "panicsafe/chat", "type": "t", "tenantid": TENANT, "time": "2025-03-01T12:00:00"}
-            )
+            json.dumps({"source": "panicsafe/chat", "type": "t", "tenantid": TENANT, "time": "2025-03-01T12:00:00"})
         )
 
 

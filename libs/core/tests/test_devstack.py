@@ -38,9 +38,7 @@ async def test_servers_up_then_down_with_nothing_left(tmp_path: Path) -> None:
         assert await conn.fetchval("SHOW synchronous_commit") == "on"
         await conn.close()
 
-        s3 = Minio(
-            stack.s3.endpoint, access_key=stack.s3.access_key, secret_key=stack.s3.secret_key, secure=False
-        )
+        s3 = Minio(stack.s3.endpoint, access_key=stack.s3.access_key, secret_key=stack.s3.secret_key, secure=False)
         s3.make_bucket("devstack-test")
         assert s3.bucket_exists("devstack-test")
 

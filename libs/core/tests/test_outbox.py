@@ -123,16 +123,12 @@ async def test_every_event_applied_exactly_once(stack: DevStack, nc: Client) -> 
     assert (rows, distinct, numbers, total, left) == (TOTAL, TOTAL, TOTAL, TOTAL, 0)
 
 
-async def test_rolled_back_change_publishes_nothing(
-    stack: DevStack, nc: Client, schema: ProvisionedSchema
-) -> None:
+async def test_rolled_back_change_publishes_nothing(stack: DevStack, nc: Client, schema: ProvisionedSchema) -> None:
     tenant = str(uuid.uuid4())
     db = schema.database()
     await db.open()
     try:
-        event = CloudEvent(
-            source="panicsafe/outboxtest", type="fr.panicsafe.outboxtest.changed", tenantid=tenant
-        )
+        event = CloudEvent(source="panicsafe/outboxtest", type="fr.panicsafe.outboxtest.changed", tenantid=tenant)
         try:
             async with db.transaction() as conn:
                 await append_event(conn, event)

@@ -22,9 +22,7 @@ async def secrets_table(stack: DevStack) -> ProvisionedSchema:
     await owner.open()
     try:
         async with owner.transaction() as conn:
-            await conn.execute(
-                "CREATE TABLE notes (id bigserial PRIMARY KEY, tenant_id uuid NOT NULL, body text)"
-            )
+            await conn.execute("CREATE TABLE notes (id bigserial PRIMARY KEY, tenant_id uuid NOT NULL, body text)")
             for statement in tenant_rls_statements("notes"):
                 await conn.execute(statement)
     finally:

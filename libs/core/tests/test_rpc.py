@@ -109,9 +109,7 @@ async def test_no_responder_is_unavailable_fast(nc: Client) -> None:
     assert time.monotonic() - started < 3.0
 
 
-async def test_slow_responder_is_unavailable_after_timeout(
-    nc: Client, served: tuple[str, TokenSigner]
-) -> None:
+async def test_slow_responder_is_unavailable_after_timeout(nc: Client, served: tuple[str, TokenSigner]) -> None:
     name, _ = served
     with pytest.raises(ServiceError) as caught:
         await RpcClient(nc).call(name, "echo", EchoRequest(text="slow"), EchoReply, timeout=0.3)

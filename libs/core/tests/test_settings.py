@@ -158,9 +158,7 @@ def test_settings_error_reaches_the_caller(monkeypatch: pytest.MonkeyPatch, tmp_
 
 
 @pytest.mark.parametrize("environment", [Environment.PRODUCTION, Environment.TEST])
-@pytest.mark.parametrize(
-    "placeholder", ["changeme", "CHANGEME", " change-me ", "password", "secret", "", "short-123"]
-)
+@pytest.mark.parametrize("placeholder", ["changeme", "CHANGEME", " change-me ", "password", "secret", "", "short-123"])
 def test_placeholder_secret_refused_outside_development(
     monkeypatch: pytest.MonkeyPatch, environment: Environment, placeholder: str
 ) -> None:
@@ -170,9 +168,7 @@ def test_placeholder_secret_refused_outside_development(
 
 
 @pytest.mark.parametrize("placeholder", ["changeme", "", "short-123"])
-def test_placeholder_secret_accepted_in_development(
-    monkeypatch: pytest.MonkeyPatch, placeholder: str
-) -> None:
+def test_placeholder_secret_accepted_in_development(monkeypatch: pytest.MonkeyPatch, placeholder: str) -> None:
     valid_env(monkeypatch, TESTSVC_API_SECRET=placeholder, TESTSVC_ENVIRONMENT="development")
     settings = SvcSettings()
     assert settings.environment == Environment.DEVELOPMENT

@@ -332,9 +332,7 @@ def test_key_ring_round_trips_through_a_directory(tmp_path: Path) -> None:
     write_key_ring(ring, [first, second])
 
     names = sorted(p.name for p in ring.iterdir())
-    assert names == sorted(
-        [f"{first.kid}.pem", f"{first.kid}.pub.pem", f"{second.kid}.pem", f"{second.kid}.pub.pem"]
-    )
+    assert names == sorted([f"{first.kid}.pem", f"{first.kid}.pub.pem", f"{second.kid}.pem", f"{second.kid}.pub.pem"])
     for key in (first, second):
         assert (ring / f"{key.kid}.pem").stat().st_mode & 0o777 == 0o600
 

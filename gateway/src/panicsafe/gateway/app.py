@@ -1,28 +1,79 @@
-"""Composition root of the gateway: the service runtime plus the HTTP edge."""
+"""Composition root of the gateway: the service runtime, the identity services, the HTTP edge."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import uvicorn
+from fastapi import FastAPI
 
+from panicsafe.core.bus.rpc import RpcRouter
 from panicsafe.core.service import Runtime, ServiceSpec
+from panicsafe.core.settings import Environment, SettingsError
+from panicsafe.core.tokens import SigningKey, TokenSigner
 from panicsafe.core.versions import package_version
-from panicsafe.gateway.handlers import router
+from panicsafe.gateway.auth.access import AccessTokens
+from panicsafe.gateway.auth.service import AuthService
+from panicsafe.gateway.auth.throttle import Throttle, ThrottlePolicy
+from panicsafe.gateway.graphql_context import GatewayServices
+from panicsafe.gateway.handlers import build_router
 from panicsafe.gateway.http import create_app
+from panicsafe.gateway.identity.passkeys import PasskeyConfig
 from panicsafe.gateway.settings import GatewaySettings
+from panicsafe.gateway.subscriptions import EventHub
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger(__name__)
 
 
-def build_spec() -> ServiceSpec:
+def build_spec(router: RpcRouter | None = None) -> ServiceSpec:
     return ServiceSpec(
-        name="gateway", version=package_version("panicsafe-gateway"), router=router, migrations=MIGRATIONS
+        name="gateway",
+        version=package_version("panicsafe-gateway"),
+        router=router or RpcRouter("gateway"),
+        migrations=MIGRATIONS,
     )
+
+
+def load_key(path: Path | None, settings: GatewaySettings, what: str) -> SigningKey:
+    if path is not None:
+        return SigningKey.from_pem(path.name.removesuffix(".pem"), path.read_bytes())
+    if settings.environment != Environment.DEVELOPMENT:
+        raise SettingsError(f"GATEWAY_{what.upper()}_SIGNING_KEY_FILE is required outside development")
+    log.warning("no %s signing key configured: using an ephemeral one (development)", what)
+    return SigningKey.generate()
+
+
+def build_services(runtime: Runtime, settings: GatewaySettings, hub: EventHub | None) -> GatewayServices:
+    db = runtime.need_db()
+    tokens = AccessTokens(
+        load_key(settings.access_signing_key_file, settings, "access"), ttl_s=settings.access_token_ttl_s
+    )
+    throttle = Throttle(
+        db,
+        ThrottlePolicy(
+            lockout_after=settings.lockout_after_failures,
+            address_budget=settings.address_failures_per_window,
+            address_window=timedelta(seconds=settings.address_window_s),
+        ),
+    )
+    auth = AuthService(
+        db=db,
+        cipher=runtime.need_cipher(),
+        tokens=tokens,
+        throttle=throttle,
+        passkey_config=PasskeyConfig(rp_id=settings.rp_id, rp_name="PanicSAFE", origin=settings.origin),
+        session_max=timedelta(seconds=settings.session_max_s),
+        refresh_idle=timedelta(seconds=settings.refresh_idle_s),
+    )
+    signer = TokenSigner(load_key(settings.internal_signing_key_file, settings, "internal"), ttl_s=60)
+    return GatewayServices(settings=settings, db=db, tokens=tokens, signer=signer, auth=auth, hub=hub)
 
 
 class _Server(uvicorn.Server):
@@ -33,17 +84,53 @@ class _Server(uvicorn.Server):
         yield
 
 
+class Gateway:
+    """The running gateway: `start` builds everything, `app` serves HTTP, `stop` releases it all."""
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.settings = settings
+        self.runtime: Runtime | None = None
+        self.hub: EventHub | None = None
+        self.app: FastAPI | None = None
+
+    async def start(self) -> FastAPI:
+        spec = build_spec()
+        runtime = Runtime(spec, self.settings)
+        self.runtime = runtime
+
+        async def on_start(rt: Runtime) -> None:
+            rt.router.include(build_router(rt.need_db(), self.settings))
+            assert rt.js is not None
+            self.hub = EventHub(rt.js)
+            await self.hub.start()
+
+        async def on_stop(rt: Runtime) -> None:
+            if self.hub is not None:
+                await self.hub.stop()
+
+        spec.on_start = on_start
+        spec.on_stop = on_stop
+        await runtime.start()
+        self.app = create_app(runtime, self.settings, build_services(runtime, self.settings, self.hub))
+        return self.app
+
+    async def stop(self) -> None:
+        if self.runtime is not None:
+            await self.runtime.stop()
+
+
 async def serve(settings: GatewaySettings) -> None:
-    runtime = Runtime(build_spec(), settings)
-    await runtime.start()
+    gateway = Gateway(settings)
+    app = await gateway.start()
     config = uvicorn.Config(
-        create_app(runtime, settings),
+        app,
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,
         access_log=False,
         proxy_headers=False,
         server_header=False,
+        ws="websockets-sansio",
     )
     server = _Server(config)
     loop = asyncio.get_running_loop()
@@ -52,4 +139,4 @@ async def serve(settings: GatewaySettings) -> None:
     try:
         await server.serve()
     finally:
-        await runtime.stop()
+        await gateway.stop()

@@ -1,5 +1,29 @@
 """RPC endpoints of the gateway (`rpc.gateway.<operation>`); `health` comes from the runtime."""
 
-from panicsafe.core.bus.rpc import RpcRouter
+from __future__ import annotations
 
-router = RpcRouter("gateway")
+from panicsafe.contracts.gateway import BootstrapDemoReply, BootstrapDemoRequest
+from panicsafe.core.bus.rpc import RpcContext, RpcRouter
+from panicsafe.core.db.database import Database
+from panicsafe.core.errors import forbidden
+from panicsafe.gateway.bootstrap import DEMO_TENANT, create_demo
+from panicsafe.gateway.settings import GatewaySettings
+
+
+def build_router(db: Database, settings: GatewaySettings) -> RpcRouter:
+    router = RpcRouter("gateway")
+
+    @router.endpoint("bootstrap_demo", public=True)
+    async def bootstrap_demo(request: BootstrapDemoRequest, ctx: RpcContext) -> BootstrapDemoReply:
+        """Development only: `make run` seeds the demo tenant through this call."""
+        if settings.environment != "development":
+            raise forbidden("bootstrap_demo exists only in development")
+        demo = await create_demo(db)
+        return BootstrapDemoReply(
+            tenant_id=demo.tenant_id,
+            tenant_name=DEMO_TENANT,
+            admin_login=demo.admin_login,
+            enrolment_link=demo.link(settings.public_url),
+        )
+
+    return router

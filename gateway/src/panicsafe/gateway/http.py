@@ -1,4 +1,4 @@
-"""The HTTP edge: liveness, readiness (every service's health RPC), security headers."""
+"""The HTTP edge: `/auth/*`, `/graphql` (HTTP and graphql-transport-ws), liveness, readiness, headers."""
 
 from __future__ import annotations
 
@@ -6,35 +6,82 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from strawberry.fastapi import GraphQLRouter
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from panicsafe.contracts.errors import ErrorCode, FieldError
 from panicsafe.contracts.health import DependencyStatus, HealthReply, HealthRequest
 from panicsafe.core.errors import ServiceError
 from panicsafe.core.service import Runtime
+from panicsafe.core.settings import Environment
+from panicsafe.gateway.auth.routes import build_auth_router, error_response
+from panicsafe.gateway.graphql.limits import MAX_QUERY_BYTES, graphql_extensions
+from panicsafe.gateway.graphql.schema import build_schema
+from panicsafe.gateway.graphql_context import GatewayContext, GatewayServices
 from panicsafe.gateway.settings import GatewaySettings
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+        "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'; form-action 'self'"
     ),
     "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
     "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(self), microphone=(self), geolocation=()",
 }
+MAX_AUTH_BODY = 65_536
 
 
-def create_app(runtime: Runtime, settings: GatewaySettings) -> FastAPI:
+def create_app(runtime: Runtime, settings: GatewaySettings, services: GatewayServices) -> FastAPI:
     app = FastAPI(title="PanicSAFE gateway", docs_url=None, redoc_url=None, openapi_url=None)
+    development = settings.environment == Environment.DEVELOPMENT
 
     @app.middleware("http")
-    async def security_headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
+    async def edge(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        limit = MAX_QUERY_BYTES + 4096 if request.url.path.startswith("/graphql") else MAX_AUTH_BODY
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            response: Response = error_response(ServiceError(ErrorCode.INVALID, "Requête trop volumineuse."))
+        else:
+            response = await call_next(request)
         response.headers.update(SECURITY_HEADERS)
         return response
+
+    @app.exception_handler(ServiceError)
+    async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = [
+            FieldError(field=".".join(str(p) for p in e["loc"][1:]) or "(body)", message=e["msg"]) for e in exc.errors()
+        ]
+        names = ", ".join(f.field for f in fields)
+        return error_response(ServiceError(ErrorCode.INVALID, f"Champs invalides : {names}", fields))
+
+    app.state.auth_service = services.auth
+    app.include_router(build_auth_router(origin=settings.origin))
+
+    schema = build_schema(graphql_extensions(development=development))
+
+    async def context_getter() -> GatewayContext:
+        return GatewayContext(services)
+
+    app.include_router(
+        GraphQLRouter(
+            schema,
+            context_getter=context_getter,
+            graphql_ide="graphiql" if development else None,
+            allow_queries_via_get=False,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            max_subscriptions_per_connection=20,
+        ),
+        prefix="/graphql",
+    )
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -45,10 +92,11 @@ def create_app(runtime: Runtime, settings: GatewaySettings) -> FastAPI:
         own = await runtime.health()
         names = settings.downstream_services
         replies = await asyncio.gather(*(_service_health(runtime, name) for name in names))
-        services = {"gateway": own.model_dump(mode="json"), **dict(zip(names, replies, strict=True))}
-        ready = all(s.get("status") == DependencyStatus.OK for s in services.values())
-        return JSONResponse({"ready": ready, "services": services}, status_code=200 if ready else 503)
+        status = {"gateway": own.model_dump(mode="json"), **dict(zip(names, replies, strict=True))}
+        ready = all(s.get("status") == DependencyStatus.OK for s in status.values())
+        return JSONResponse({"ready": ready, "services": status}, status_code=200 if ready else 503)
 
+    app.state.schema = schema
     return app
 
 

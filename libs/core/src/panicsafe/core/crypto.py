@@ -234,9 +234,7 @@ class EnvelopeCipher:
             raise DecryptionError("truncated ciphertext")
         key = await self._open_key(tenant_id, wrapped)
         try:
-            return AESGCM(key).decrypt(
-                nonce, sealed, self.associated_data(tenant_id, record_id, purpose, wrapped)
-            )
+            return AESGCM(key).decrypt(nonce, sealed, self.associated_data(tenant_id, record_id, purpose, wrapped))
         except InvalidTag as exc:
             raise DecryptionError("ciphertext altered or bound to another record") from exc
 

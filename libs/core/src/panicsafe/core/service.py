@@ -101,9 +101,7 @@ class Runtime:
         self.rpc = RpcClient(self.nc, timeout=settings.rpc_timeout_s)
         if isinstance(settings, DatabaseSettings):
             if self.spec.migrations is not None:
-                await upgrade_async(
-                    self.spec.migrations, settings.database_owner_url.get_secret_value(), self.name
-                )
+                await upgrade_async(self.spec.migrations, settings.database_owner_url.get_secret_value(), self.name)
             self.db = Database(
                 settings.database_url.get_secret_value(), self.name, max_size=settings.database_pool_size
             )
@@ -197,11 +195,7 @@ class Runtime:
         if isinstance(self.settings, TurnSettings):
             checks["turn"] = self._check_turn
         results = await asyncio.gather(*(_probe(name, check) for name, check in checks.items()))
-        status = (
-            DependencyStatus.OK
-            if all(r.status == DependencyStatus.OK for r in results)
-            else DependencyStatus.DOWN
-        )
+        status = DependencyStatus.OK if all(r.status == DependencyStatus.OK for r in results) else DependencyStatus.DOWN
         return HealthReply(
             service=self.name,
             version=self.spec.version,
@@ -227,9 +221,7 @@ async def _probe(name: str, check: Callable[[], Awaitable[Any]]) -> DependencyHe
     try:
         await asyncio.wait_for(check(), timeout=HEALTH_TIMEOUT_S)
     except Exception as exc:  # noqa: BLE001 (health reports the failure instead of raising it)
-        return DependencyHealth(
-            name=name, status=DependencyStatus.DOWN, detail=f"{type(exc).__name__}: {exc}"[:200]
-        )
+        return DependencyHealth(name=name, status=DependencyStatus.DOWN, detail=f"{type(exc).__name__}: {exc}"[:200])
     return DependencyHealth(
         name=name, status=DependencyStatus.OK, latency_ms=round((time.perf_counter() - started) * 1000, 2)
     )

@@ -15,9 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PLACEHOLDERS = frozenset(
-    {"", "changeme", "change-me", "changethis", "secret", "password", "dev", "root", "test"}
-)
+PLACEHOLDERS = frozenset({"", "changeme", "change-me", "changethis", "secret", "password", "dev", "root", "test"})
 
 
 class Environment(StrEnum):
@@ -67,9 +65,7 @@ class PanicSettings(BaseSettings):
                 try:
                     data[name] = Path(env_file).read_text(encoding="utf-8").strip()
                 except OSError as exc:
-                    raise SettingsError(
-                        f"{prefix}{name.upper()}_FILE: cannot read {env_file}: {exc}"
-                    ) from exc
+                    raise SettingsError(f"{prefix}{name.upper()}_FILE: cannot read {env_file}: {exc}") from exc
         return data
 
     @model_validator(mode="after")

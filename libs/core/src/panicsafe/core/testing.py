@@ -29,9 +29,7 @@ class ProvisionedSchema:
 
 
 async def make_schema(stack: DevStack, prefix: str = "t") -> ProvisionedSchema:
-    roles = ServiceRoles(
-        f"{prefix}_{secrets.token_hex(4)}", secrets.token_urlsafe(16), secrets.token_urlsafe(16)
-    )
+    roles = ServiceRoles(f"{prefix}_{secrets.token_hex(4)}", secrets.token_urlsafe(16), secrets.token_urlsafe(16))
     await provision_service(stack.postgres.admin_dsn, roles)
     schema = ProvisionedSchema(stack, roles)
     owner = schema.owner_database()

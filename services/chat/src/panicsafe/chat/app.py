@@ -10,6 +10,4 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def build_spec() -> ServiceSpec:
-    return ServiceSpec(
-        name="chat", version=package_version("panicsafe-chat"), router=router, migrations=MIGRATIONS
-    )
+    return ServiceSpec(name="chat", version=package_version("panicsafe-chat"), router=router, migrations=MIGRATIONS)

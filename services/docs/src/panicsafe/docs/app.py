@@ -10,6 +10,4 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def build_spec() -> ServiceSpec:
-    return ServiceSpec(
-        name="docs", version=package_version("panicsafe-docs"), router=router, migrations=MIGRATIONS
-    )
+    return ServiceSpec(name="docs", version=package_version("panicsafe-docs"), router=router, migrations=MIGRATIONS)

@@ -10,6 +10,4 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def build_spec() -> ServiceSpec:
-    return ServiceSpec(
-        name="sara", version=package_version("panicsafe-sara"), router=router, migrations=MIGRATIONS
-    )
+    return ServiceSpec(name="sara", version=package_version("panicsafe-sara"), router=router, migrations=MIGRATIONS)

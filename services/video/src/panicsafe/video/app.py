@@ -10,6 +10,4 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def build_spec() -> ServiceSpec:
-    return ServiceSpec(
-        name="video", version=package_version("panicsafe-video"), router=router, migrations=MIGRATIONS
-    )
+    return ServiceSpec(name="video", version=package_version("panicsafe-video"), router=router, migrations=MIGRATIONS)

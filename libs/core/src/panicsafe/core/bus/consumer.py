@@ -128,9 +128,7 @@ class EventConsumer:
         )
         return {row["event_id"] for row in rows}
 
-    async def _apply_all(
-        self, conn: Connection, events: list[tuple[Msg, CloudEvent]], fresh: set[str]
-    ) -> int:
+    async def _apply_all(self, conn: Connection, events: list[tuple[Msg, CloudEvent]], fresh: set[str]) -> int:
         applied = 0
         tenant = None
         for msg, event in events:
@@ -162,9 +160,7 @@ class EventConsumer:
         return failed
 
     async def _handle(self, event: CloudEvent, msg: Msg, conn: Connection) -> None:
-        with tracer().start_as_current_span(
-            f"consume {self.durable}", context=extract_context(msg.headers)
-        ) as span:
+        with tracer().start_as_current_span(f"consume {self.durable}", context=extract_context(msg.headers)) as span:
             span.set_attribute("messaging.message.id", event.id)
             await self.handler(conn, event)
 

@@ -46,7 +46,5 @@ def encode_event(event: CloudEvent) -> bytes:
 
 async def publish_event(js: JetStreamContext, event: CloudEvent, *, timeout: float = 5.0) -> int:
     """Publish straight to JetStream and return the stream sequence (use the outbox for state changes)."""
-    ack = await js.publish(
-        event.nats_subject, encode_event(event), timeout=timeout, headers=event_headers(event)
-    )
+    ack = await js.publish(event.nats_subject, encode_event(event), timeout=timeout, headers=event_headers(event))
     return int(ack.seq)

@@ -154,9 +154,7 @@ async def serve(
     return service
 
 
-def _micro_handler(
-    endpoint: Endpoint, verifier: TokenVerifier | None
-) -> Callable[[Request], Awaitable[None]]:
+def _micro_handler(endpoint: Endpoint, verifier: TokenVerifier | None) -> Callable[[Request], Awaitable[None]]:
     async def handle(request: Request) -> None:
         headers = dict(request.headers or {})
         started = time.perf_counter()
@@ -214,7 +212,5 @@ class RpcClient:
                 raise ServiceError(ErrorCode.UNAVAILABLE, f"no service answers {subject}") from exc
             except (NatsTimeoutError, TimeoutError) as exc:
                 span.set_status(Status(StatusCode.ERROR, "unavailable"))
-                raise ServiceError(
-                    ErrorCode.UNAVAILABLE, f"{subject} did not answer within {wait:g} s"
-                ) from exc
+                raise ServiceError(ErrorCode.UNAVAILABLE, f"{subject} did not answer within {wait:g} s") from exc
             return bytes(msg.data)

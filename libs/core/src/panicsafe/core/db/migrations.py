@@ -37,9 +37,7 @@ def run_env() -> None:
     """The body of every service's `migrations/env.py`: online migrations only."""
     config = context.config
     schema = str(config.attributes["schema"])
-    url = "postgresql+asyncpg://" + asyncpg_dsn(str(config.attributes["owner_dsn"])).removeprefix(
-        "postgresql://"
-    )
+    url = "postgresql+asyncpg://" + asyncpg_dsn(str(config.attributes["owner_dsn"])).removeprefix("postgresql://")
 
     def migrate(connection: Connection) -> None:
         connection.execute(text(f"SET search_path TO {schema}, public"))

@@ -22,6 +22,7 @@ from panicsafe.core.bus.rpc import RpcClient
 from panicsafe.core.devstack.platform import (
     SERVICES,
     Platform,
+    bootstrap_demo,
     clean_run_dir,
     gateway_port_for_run,
     health_of,
@@ -69,6 +70,12 @@ def cmd_run(run_dir: Path, services: tuple[str, ...]) -> int:
         write_run_state(run_dir, platform)
         _out("\nServices (rpc.<name>.health):\n" + health_table(services, replies))
         _out(f"\nGateway: {platform.gateway_url}  (readiness: {platform.gateway_url}/readyz)")
+        if "gateway" in services:
+            demo = asyncio.run(bootstrap_demo(stack.nats.url))
+            _out(f"\nDemo tenant « {demo.tenant_name} » with three establishments.")
+            _out(
+                f"Enrol its administrator ({demo.admin_login}) with this one-time link (72 h):\n  {demo.enrolment_link}"
+            )
         _out(f"Logs: {run_dir.resolve()}/logs/   Status: make status   Stop: Ctrl-C")
         _wait_for_signal()
         _out("\nStopping...")
@@ -103,9 +110,7 @@ def cmd_servers(run_dir: Path) -> int:
     stack = DevStack(run_dir / "stack")
     try:
         stack.start()
-        _out(
-            "Real servers up (state in " + str(stack.directory / "state.json") + "):\n" + servers_table(stack)
-        )
+        _out("Real servers up (state in " + str(stack.directory / "state.json") + "):\n" + servers_table(stack))
         _wait_for_signal()
         return 0
     finally:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from panicsafe.contracts.gateway import BootstrapDemoReply, BootstrapDemoRequest
 from panicsafe.contracts.health import DependencyStatus, HealthReply, HealthRequest
 from panicsafe.core.bus.connection import connect_nats
 from panicsafe.core.bus.rpc import RpcClient
@@ -63,7 +64,8 @@ class Platform:
         self.services = services
         self.gateway_port = gateway_port or free_port()
         self.processes: dict[str, ServiceProcess] = {}
-        self.signing_key = SigningKey.generate()
+        self.signing_key = SigningKey.generate()  # internal actor tokens (services verify)
+        self.access_key = SigningKey.generate()  # user access tokens (only the gateway knows it)
 
     @property
     def gateway_url(self) -> str:
@@ -75,6 +77,7 @@ class Platform:
 
     async def provision(self) -> None:
         write_key_ring(self.keys_dir, [self.signing_key])
+        write_key_ring(self.directory / "access-keys", [self.access_key])
         pg = self.stack.postgres
         for name in self.services:
             roles = ServiceRoles(name, secrets.token_urlsafe(18), secrets.token_urlsafe(18))
@@ -114,7 +117,13 @@ class Platform:
                 "TURN_SECRET_FILE": _secret_file(folder / "turn_secret", turn.secret),
             }
         if name == "gateway":
-            values |= {"HTTP_HOST": "127.0.0.1", "HTTP_PORT": str(self.gateway_port)}
+            values |= {
+                "HTTP_HOST": "127.0.0.1",
+                "HTTP_PORT": str(self.gateway_port),
+                "PUBLIC_URL": self.gateway_url,
+                "INTERNAL_SIGNING_KEY_FILE": str(self.keys_dir / f"{self.signing_key.kid}.pem"),
+                "ACCESS_SIGNING_KEY_FILE": str(self.directory / "access-keys" / f"{self.access_key.kid}.pem"),
+            }
         env = {k: v for k, v in os.environ.items() if not k.startswith(prefix)}
         env |= {prefix + key: value for key, value in values.items()}
         return env
@@ -148,18 +157,14 @@ class Platform:
             while time.monotonic() < deadline:
                 for name, proc in self.processes.items():
                     if proc.process.poll() is not None:
-                        raise DevStackError(
-                            f"{name} exited with {proc.process.returncode}:\n{_tail(proc.log_path)}"
-                        )
+                        raise DevStackError(f"{name} exited with {proc.process.returncode}:\n{_tail(proc.log_path)}")
                 healthy = await health_of(RpcClient(nc), self.services)
                 if all(r.status == DependencyStatus.OK for r in healthy.values()) and len(healthy) == len(
                     self.services
                 ):
                     return healthy
                 await asyncio.sleep(0.2)
-            missing = [
-                n for n in self.services if n not in healthy or healthy[n].status != DependencyStatus.OK
-            ]
+            missing = [n for n in self.services if n not in healthy or healthy[n].status != DependencyStatus.OK]
             raise DevStackError(f"not healthy after {timeout:.0f} s: {missing}")
         finally:
             await nc.close()
@@ -179,6 +184,15 @@ class Platform:
             _wait_group_gone(proc.process.pid, 5.0)
             proc.log.close()
         self.processes.clear()
+
+
+async def bootstrap_demo(nats_url: str) -> BootstrapDemoReply:
+    """Development: the gateway creates the demo tenant and returns its administrator's enrolment link."""
+    nc = await connect_nats(nats_url, "panicsafe-launcher")
+    try:
+        return await RpcClient(nc).call("gateway", "bootstrap_demo", BootstrapDemoRequest(), BootstrapDemoReply)
+    finally:
+        await nc.close()
 
 
 async def health_of(client: RpcClient, services: tuple[str, ...]) -> dict[str, HealthReply]:
@@ -207,8 +221,7 @@ def health_table(services: tuple[str, ...], replies: dict[str, HealthReply]) -> 
             rows.append(f"  {name:<9} DOWN     (no answer on rpc.{name}.health)")
             continue
         deps = ", ".join(
-            f"{d.name} {d.status}"
-            + (f" {d.latency_ms:.1f} ms" if d.latency_ms is not None else f" ({d.detail})")
+            f"{d.name} {d.status}" + (f" {d.latency_ms:.1f} ms" if d.latency_ms is not None else f" ({d.detail})")
             for d in reply.dependencies
         )
         rows.append(f"  {name:<9} {reply.status.upper():<8} {deps}")

@@ -174,9 +174,7 @@ class NatsInfo:
     store_dir: str
 
 
-def nats_server(
-    directory: Path, port: int | None = None, monitor_port: int | None = None
-) -> tuple[Server, NatsInfo]:
+def nats_server(directory: Path, port: int | None = None, monitor_port: int | None = None) -> tuple[Server, NatsInfo]:
     port = port or free_port()
     monitor_port = monitor_port or free_port()
     store = directory / "jetstream"

@@ -1,0 +1,1 @@
+"""Identity: invitations, enrolment, login with a mandatory second factor, sessions, abuse resistance."""

@@ -1,0 +1,262 @@
+"""The access policy: every GraphQL root field and every identity action is decided here.
+
+Need-to-know: tenant → crisis → cell → role. A principal is one authenticated session; what it
+opens is that person's view only. Each root field of the schema maps to one `Rule`; a field
+without a rule is refused (fail closed) and a test walks the schema to prove none is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from panicsafe.contracts.errors import ErrorCode
+from panicsafe.core.errors import ServiceError, forbidden
+from panicsafe.gateway.domain.models import LEADING_ROLES, LIMITED_ROLES, CrisisRole, TenantRole
+
+FRESH_MFA = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class CrisisAccess:
+    crisis_id: str
+    role: CrisisRole
+    cells: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated, unrevoked session of an active user, with its current memberships."""
+
+    user_id: str
+    tenant_id: str
+    session_id: str
+    login: str
+    display_name: str
+    tenant_role: TenantRole
+    mfa_at: datetime | None
+    crises: Mapping[str, CrisisAccess] = field(default_factory=dict)
+    supervisor_region: str | None = None
+
+    @property
+    def is_tenant_admin(self) -> bool:
+        return self.tenant_role == TenantRole.ADMIN
+
+    def access(self, crisis_id: str) -> CrisisAccess | None:
+        return self.crises.get(str(crisis_id))
+
+    def has_fresh_mfa(self, now: datetime | None = None) -> bool:
+        moment = now or datetime.now(UTC)
+        return self.mfa_at is not None and moment - self.mfa_at <= FRESH_MFA
+
+
+def unauthenticated() -> ServiceError:
+    return ServiceError(ErrorCode.UNAUTHENTICATED, "Authentification requise.")
+
+
+def need_fresh_mfa() -> ServiceError:
+    return ServiceError(ErrorCode.FORBIDDEN, "Confirmez votre second facteur (moins de 5 minutes) pour cette action.")
+
+
+# -- decisions on resources -----------------------------------------------------------------------
+
+
+def require_member(principal: Principal, crisis_id: str) -> CrisisAccess:
+    """Any member of the crisis; an unknown crisis and a crisis of another tenant look the same."""
+    access = principal.access(crisis_id)
+    if access is None:
+        raise forbidden("Vous n'êtes pas membre de cette crise.")
+    return access
+
+
+def require_leader(principal: Principal, crisis_id: str) -> CrisisAccess:
+    access = require_member(principal, crisis_id)
+    if access.role not in LEADING_ROLES:
+        raise forbidden("Réservé au directeur et au coordinateur de crise.")
+    return access
+
+
+def require_director(principal: Principal, crisis_id: str) -> CrisisAccess:
+    access = require_member(principal, crisis_id)
+    if access.role != CrisisRole.DIRECTOR:
+        raise forbidden("Réservé au directeur de crise.")
+    return access
+
+
+def require_tenant_admin(principal: Principal) -> None:
+    if not principal.is_tenant_admin:
+        raise forbidden("Réservé aux administrateurs de l'organisation.")
+
+
+def require_fresh_mfa(principal: Principal) -> None:
+    if not principal.has_fresh_mfa():
+        raise need_fresh_mfa()
+
+
+def can_see_cell(principal: Principal, crisis_id: str, cell_id: str) -> bool:
+    """Limited roles (patients' representative, external liaison) see only their own cells."""
+    access = principal.access(crisis_id)
+    if access is None:
+        return False
+    return access.role not in LIMITED_ROLES or str(cell_id) in access.cells
+
+
+def can_see_members(principal: Principal, crisis_id: str) -> bool:
+    access = principal.access(crisis_id)
+    return access is not None and access.role not in LIMITED_ROLES
+
+
+def require_grant(principal: Principal, crisis_id: str, role: CrisisRole) -> None:
+    """Adding or changing a member: leaders only; granting a leading role needs a fresh factor."""
+    require_leader(principal, crisis_id)
+    if role in LEADING_ROLES:
+        require_fresh_mfa(principal)
+
+
+def require_supervisor(principal: Principal, region: str | None = None) -> str:
+    if principal.supervisor_region is None or (region is not None and region != principal.supervisor_region):
+        raise forbidden("Réservé aux superviseurs régionaux de cette région.")
+    return principal.supervisor_region
+
+
+def require_directory_reader(principal: Principal) -> None:
+    """The tenant's directory (names, logins): admins and the leaders of a crisis."""
+    if principal.is_tenant_admin:
+        return
+    if any(a.role in LEADING_ROLES for a in principal.crises.values()):
+        return
+    raise forbidden("Annuaire réservé aux administrateurs et aux responsables de crise.")
+
+
+# -- one rule per root field ------------------------------------------------------------------------
+
+Rule = Callable[[Principal | None, Mapping[str, object]], None]
+
+
+def _authenticated(principal: Principal | None, args: Mapping[str, object]) -> None:
+    if principal is None:
+        raise unauthenticated()
+
+
+def _crisis_arg(args: Mapping[str, object]) -> str:
+    for key in ("crisis_id", "crisisId", "id"):
+        if key in args:
+            return str(args[key])
+    nested = args.get("input")
+    if nested is not None:
+        for key in ("crisis_id", "id"):
+            value = getattr(nested, key, None)
+            if value is not None:
+                return str(value)
+    raise forbidden("crise non précisée")
+
+
+def _member_of_crisis(principal: Principal | None, args: Mapping[str, object]) -> None:
+    _authenticated(principal, args)
+    assert principal is not None
+    require_member(principal, _crisis_arg(args))
+
+
+def _leader_of_crisis(principal: Principal | None, args: Mapping[str, object]) -> None:
+    _authenticated(principal, args)
+    assert principal is not None
+    require_leader(principal, _crisis_arg(args))
+
+
+def _director_of_crisis(principal: Principal | None, args: Mapping[str, object]) -> None:
+    _authenticated(principal, args)
+    assert principal is not None
+    require_director(principal, _crisis_arg(args))
+
+
+def _tenant_admin(principal: Principal | None, args: Mapping[str, object]) -> None:
+    _authenticated(principal, args)
+    assert principal is not None
+    require_tenant_admin(principal)
+
+
+def _tenant_admin_fresh(principal: Principal | None, args: Mapping[str, object]) -> None:
+    _tenant_admin(principal, args)
+    assert principal is not None
+    require_fresh_mfa(principal)
+
+
+def _own_account_fresh(principal: Principal | None, args: Mapping[str, object]) -> None:
+    _authenticated(principal, args)
+    assert principal is not None
+    require_fresh_mfa(principal)
+
+
+def _directory(principal: Principal | None, args: Mapping[str, object]) -> None:
+    _authenticated(principal, args)
+    assert principal is not None
+    require_directory_reader(principal)
+
+
+def _inviter(principal: Principal | None, args: Mapping[str, object]) -> None:
+    """Tenant admins invite anyone; crisis leaders invite into their crisis. Finer checks in the resolver."""
+    _authenticated(principal, args)
+    assert principal is not None
+    if not principal.is_tenant_admin and not any(a.role in LEADING_ROLES for a in principal.crises.values()):
+        raise forbidden("Réservé aux administrateurs et aux responsables de crise.")
+
+
+def _supervisor(principal: Principal | None, args: Mapping[str, object]) -> None:
+    _authenticated(principal, args)
+    assert principal is not None
+    require_supervisor(principal)
+
+
+AUTHENTICATED: Rule = _authenticated
+CRISIS_MEMBER: Rule = _member_of_crisis
+CRISIS_LEADER: Rule = _leader_of_crisis
+CRISIS_DIRECTOR: Rule = _director_of_crisis
+TENANT_ADMIN: Rule = _tenant_admin
+TENANT_ADMIN_FRESH_MFA: Rule = _tenant_admin_fresh
+OWN_ACCOUNT_FRESH_MFA: Rule = _own_account_fresh
+DIRECTORY_READER: Rule = _directory
+INVITER: Rule = _inviter
+REGIONAL_SUPERVISOR: Rule = _supervisor
+
+FIELD_POLICIES: dict[str, Rule] = {
+    # queries
+    "Query.me": AUTHENTICATED,
+    "Query.tenant": AUTHENTICATED,
+    "Query.establishments": AUTHENTICATED,
+    "Query.directory": DIRECTORY_READER,
+    "Query.invitations": INVITER,
+    "Query.crises": AUTHENTICATED,
+    "Query.crisis": CRISIS_MEMBER,
+    "Query.sessions": AUTHENTICATED,
+    # mutations
+    "Mutation.updateTenant": TENANT_ADMIN_FRESH_MFA,
+    "Mutation.createEstablishment": TENANT_ADMIN,
+    "Mutation.updateEstablishment": TENANT_ADMIN,
+    "Mutation.createInvitation": INVITER,
+    "Mutation.revokeInvitation": INVITER,
+    "Mutation.declareCrisis": TENANT_ADMIN,
+    "Mutation.updateCrisis": CRISIS_LEADER,
+    "Mutation.closeCrisis": CRISIS_DIRECTOR,
+    "Mutation.createCell": CRISIS_LEADER,
+    "Mutation.addCrisisMember": CRISIS_LEADER,
+    "Mutation.removeCrisisMember": CRISIS_LEADER,
+    "Mutation.setCellMembership": CRISIS_LEADER,
+    "Mutation.revokeSession": AUTHENTICATED,
+    "Mutation.revokeOtherSessions": AUTHENTICATED,
+    "Mutation.regenerateRecoveryCodes": OWN_ACCOUNT_FRESH_MFA,
+    "Mutation.removePasskey": OWN_ACCOUNT_FRESH_MFA,
+    "Mutation.renamePasskey": AUTHENTICATED,
+    # subscriptions
+    "Subscription.crisisEvents": CRISIS_MEMBER,
+    # the regional subgraph
+    "Query.regionalIndicators": REGIONAL_SUPERVISOR,
+}
+
+
+def decide(field_key: str, principal: Principal | None, args: Mapping[str, object]) -> None:
+    """Raise unless `principal` may resolve `field_key` (`Type.field`) with `args`."""
+    rule = FIELD_POLICIES.get(field_key)
+    if rule is None:
+        raise forbidden(f"no policy for {field_key}")  # fail closed: a new field must be given a rule
+    rule(principal, args)

@@ -1,0 +1,406 @@
+"""What one GraphQL request may cost the gateway, and what its errors may reveal.
+
+Every request is bounded before it runs: its size and token count while parsing, its depth, its
+aliases and its static cost while validating. Parsed documents and validation results are cached,
+so a client repeating the same operation pays for neither again.
+
+The static cost counts 1 per field; the sub-selection of a field is multiplied by its `first` or
+`limit` argument (a literal, or a variable), else by the argument's declared default, else by
+`LIST_MULTIPLIER` for a list field. `CostLimitRule` is a validation rule and its result is cached
+per document, so it cannot see the request's variables: a variable counts as its default in the
+operation, else as the argument's default, else as `UNKNOWN_MULTIPLIER`. `CostLimiter` then checks
+the same cost with the request's actual variable values just before execution, so a small default
+cannot hide a large value.
+
+Errors are masked on the way out: a `ServiceError` keeps its message and stable code, a request
+error (syntax, validation, variables) keeps its message with code `invalid`, and anything else
+becomes "Erreur interne" with code `internal`: no exception text, no stack trace. Strawberry logs
+the original error before it is masked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, cast
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLArgument,
+    GraphQLError,
+    GraphQLField,
+    GraphQLInterfaceType,
+    GraphQLNamedType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    NamedTypeNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    Undefined,
+    ValidationRule,
+    ValueNode,
+    VariableNode,
+    get_named_type,
+    get_nullable_type,
+    is_list_type,
+)
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.exceptions import MissingQueryError
+from strawberry.extensions import (
+    AddValidationRules,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+
+from panicsafe.contracts.errors import ErrorCode
+from panicsafe.core.errors import ServiceError
+
+MAX_QUERY_BYTES = 16_384
+MAX_DEPTH = 12
+MAX_ALIASES = 20
+MAX_TOKENS = 3_000
+MAX_COST = 5_000
+
+CACHE_SIZE = 1024
+LIST_MULTIPLIER = 10
+"""A list field without `first`/`limit` (given or declared with a default) counts its items as 10."""
+UNKNOWN_MULTIPLIER = 100
+"""A variable `first`/`limit` whose value is unknown during validation counts as 100."""
+MAX_MULTIPLIER = 1_000_000
+"""Larger `first`/`limit` values are counted as this (the query is refused either way)."""
+MAX_NESTING = 100
+"""Selections nested deeper than this are refused outright (the depth limit is far lower)."""
+
+PAGE_ARGUMENTS = ("first", "limit")
+INTERNAL_MESSAGE = "Erreur interne"
+_KNOWN_CODES = frozenset(code.value for code in ErrorCode)
+# Strawberry's own request errors: the operation is missing, unknown or not allowed here.
+_REQUEST_EXCEPTIONS = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
+
+
+# --- static cost -----------------------------------------------------------------------------
+
+
+def _clamp(value: int) -> int:
+    return min(max(value, 1), MAX_MULTIPLIER)
+
+
+def _int_literal(node: IntValueNode) -> int:
+    digits = node.value.lstrip("-")
+    if len(digits) > len(str(MAX_MULTIPLIER)):  # never convert a 5,000-digit literal
+        return 1 if node.value.startswith("-") else MAX_MULTIPLIER
+    return _clamp(int(node.value))
+
+
+def _int_runtime(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return _clamp(value)
+    if isinstance(value, float) and value.is_integer():
+        return _clamp(int(value))
+    return None
+
+
+def _declared_default(argument: GraphQLArgument | None) -> int | None:
+    if argument is None:
+        return None
+    default = argument.default
+    if default is not None:
+        if isinstance(default.literal, IntValueNode):
+            return _int_literal(default.literal)
+        if default.value is not Undefined:
+            return _int_runtime(default.value)
+    if argument.default_value is not Undefined:
+        return _int_runtime(argument.default_value)
+    return None
+
+
+class CostCounter:
+    """Static cost of operations of one document, given the request's variables when known."""
+
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        fragments: Mapping[str, FragmentDefinitionNode],
+        variables: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.schema = schema
+        self.fragments = fragments
+        self.variables = variables
+        self._variable_defaults: dict[str, int] = {}
+        self._fragment_costs: dict[str, int] = {}
+        self._open_fragments: set[str] = set()
+
+    def operation_cost(self, operation: OperationDefinitionNode) -> int:
+        self._variable_defaults = {
+            definition.variable.name.value: _int_literal(definition.default_value)
+            for definition in operation.variable_definitions or ()
+            if isinstance(definition.default_value, IntValueNode)
+        }
+        self._fragment_costs = {}  # fragments may use this operation's variables
+        root = self.schema.get_root_type(operation.operation)
+        return self._selections(root, operation.selection_set, 0)
+
+    def _selections(self, parent: GraphQLNamedType | None, selection_set: SelectionSetNode | None, nesting: int) -> int:
+        if selection_set is None:
+            return 0
+        if nesting > MAX_NESTING:
+            return MAX_COST + 1
+        total = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                total += self._field(parent, selection, nesting)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = self._type(selection.type_condition) if selection.type_condition else parent
+                total += self._selections(condition, selection.selection_set, nesting + 1)
+            elif isinstance(selection, FragmentSpreadNode):
+                total += self._fragment(selection.name.value, nesting)
+        return total
+
+    def _fragment(self, name: str, nesting: int) -> int:
+        known = self._fragment_costs.get(name)
+        if known is not None:
+            return known
+        fragment = self.fragments.get(name)
+        if fragment is None or name in self._open_fragments:
+            return 0  # unknown fragments and cycles are reported by the standard rules
+        self._open_fragments.add(name)
+        try:
+            cost = self._selections(self._type(fragment.type_condition), fragment.selection_set, nesting + 1)
+        finally:
+            self._open_fragments.discard(name)
+        self._fragment_costs[name] = cost
+        return cost
+
+    def _type(self, node: NamedTypeNode) -> GraphQLNamedType | None:
+        return self.schema.get_type(node.name.value)
+
+    def _field(self, parent: GraphQLNamedType | None, node: FieldNode, nesting: int) -> int:
+        name = node.name.value
+        if name.startswith("__"):
+            return 1  # __typename; introspection is refused outside development
+        definition: GraphQLField | None = None
+        if isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):
+            definition = parent.fields.get(name)
+        if definition is None:  # an unknown field: reported by the standard rules
+            return 1 + self._selections(None, node.selection_set, nesting + 1)
+        if node.selection_set is None:
+            return 1
+        children = self._selections(get_named_type(definition.type), node.selection_set, nesting + 1)
+        return 1 + self._multiplier(node, definition) * children
+
+    def _multiplier(self, node: FieldNode, definition: GraphQLField) -> int:
+        given = {argument.name.value: argument.value for argument in node.arguments or ()}
+        values = [
+            value
+            for name in PAGE_ARGUMENTS
+            if name in given and (value := self._argument_value(given[name], definition.args.get(name))) is not None
+        ]
+        if not values:
+            values = [
+                value for name in PAGE_ARGUMENTS if (value := _declared_default(definition.args.get(name))) is not None
+            ]
+        if values:
+            return max(values)
+        return LIST_MULTIPLIER if is_list_type(get_nullable_type(definition.type)) else 1
+
+    def _argument_value(self, value: ValueNode, argument: GraphQLArgument | None) -> int | None:
+        if isinstance(value, IntValueNode):
+            return _int_literal(value)
+        if not isinstance(value, VariableNode):
+            return None  # null or a wrong type: the resolver's default applies
+        name = value.name.value
+        if self.variables is not None and name in self.variables:
+            runtime = _int_runtime(self.variables[name])
+            if runtime is not None:
+                return runtime
+            if self.variables[name] is not None:
+                return UNKNOWN_MULTIPLIER  # not an int: coercion will refuse it anyway
+        if name in self._variable_defaults:
+            return self._variable_defaults[name]
+        declared = _declared_default(argument)
+        return declared if declared is not None else UNKNOWN_MULTIPLIER
+
+
+def cost_error(cost: int, operation: OperationDefinitionNode | None = None) -> GraphQLError:
+    return GraphQLError(
+        f"query too costly (cost {cost} > {MAX_COST})",
+        operation,
+        extensions={"code": ErrorCode.INVALID.value},
+    )
+
+
+class CostLimitRule(ValidationRule):
+    """Refuses every operation whose static cost exceeds `MAX_COST` (variables at their defaults)."""
+
+    def enter_operation_definition(self, node: OperationDefinitionNode, *_args: object) -> None:
+        context = self.context
+        fragments = {
+            definition.name.value: definition
+            for definition in context.document.definitions
+            if isinstance(definition, FragmentDefinitionNode)
+        }
+        cost = CostCounter(context.schema, fragments).operation_cost(node)
+        if cost > MAX_COST:
+            context.report_error(cost_error(cost, node))
+
+
+def _selected_operation(operations: list[OperationDefinitionNode], name: str | None) -> OperationDefinitionNode | None:
+    if name is None:
+        return operations[0] if len(operations) == 1 else None
+    return next((op for op in operations if op.name is not None and op.name.value == name), None)
+
+
+class CostLimiter(SchemaExtension):
+    """The same cost, just before execution, with the variable values of the request."""
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        if document is not None:
+            operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+            operation = _selected_operation(operations, context.operation_name)
+            if operation is not None and operation.variable_definitions:
+                fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+                counter = CostCounter(context.schema._schema, fragments, context.variables or {})
+                cost = counter.operation_cost(operation)
+                if cost > MAX_COST:
+                    raise cost_error(cost, operation)
+        yield
+
+
+# --- parsing limits ----------------------------------------------------------------------------
+
+
+class SourceSizeLimiter(SchemaExtension):
+    """Refuses documents longer than `MAX_QUERY_BYTES` characters before lexing (WebSocket
+    subscriptions do not go through the HTTP body limit)."""
+
+    def on_operation(self) -> Iterator[None]:
+        options = cast("dict[str, Any]", self.execution_context.parse_options)
+        options["max_source_length"] = MAX_QUERY_BYTES
+        yield
+
+
+# --- error masking -----------------------------------------------------------------------------
+
+
+def _service_error(error: BaseException | None) -> ServiceError | None:
+    seen = 0
+    while error is not None and seen < 8:
+        if isinstance(error, ServiceError):
+            return error
+        error = error.original_error if isinstance(error, GraphQLError) else None
+        seen += 1
+    return None
+
+
+def _stated_code(error: GraphQLError) -> str | None:
+    code = (error.extensions or {}).get("code")
+    return code if isinstance(code, str) and code in _KNOWN_CODES else None
+
+
+def _rebuild(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:
+    return GraphQLError(
+        message,
+        error.nodes,
+        error.source,
+        error.positions,
+        error.path,
+        original_error=None,
+        extensions=extensions,
+    )
+
+
+def mask_error(error: GraphQLError) -> GraphQLError:
+    """What the client may see of `error`: a stable code, and a message only when it is meant for it."""
+    service = _service_error(error)
+    if service is not None:
+        extensions: dict[str, Any] = {"code": service.code.value}
+        if service.fields:
+            extensions["fields"] = [field.model_dump() for field in service.fields]
+        return _rebuild(error, service.message, extensions)
+    original = error.original_error
+    if original is None or (isinstance(original, GraphQLError) and error.path is None):
+        # Syntax, validation and variable errors, or an error already masked.
+        kept: dict[str, Any] = {"code": _stated_code(error) or ErrorCode.INVALID.value}
+        fields = (error.extensions or {}).get("fields")
+        if original is None and isinstance(fields, list):
+            kept["fields"] = fields
+        return _rebuild(error, error.message, kept)
+    if isinstance(original, _REQUEST_EXCEPTIONS):
+        return _rebuild(error, error.message, {"code": ErrorCode.INVALID.value})
+    if isinstance(original, GraphQLError) and (code := _stated_code(original)) is not None:
+        return _rebuild(error, error.message, {"code": code})  # raised on purpose, with a code
+    return _rebuild(error, INTERNAL_MESSAGE, {"code": ErrorCode.INTERNAL.value})
+
+
+class ErrorMasking(MaskErrors):
+    """`MaskErrors` with `mask_error`, for results and for each subscription event.
+
+    `MaskErrors` alone misses the errors raised by an extension hook before it yields (a parse
+    error of the parser cache, a refusal in `on_execute`, an exception in another extension):
+    Strawberry builds that result after the operation hooks have exited. It still asks every
+    extension for its results, with the result's own error list in `pre_execution_errors`, so
+    the list is masked there too, in place. Masking twice changes nothing.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=lambda _error: True, error_message=INTERNAL_MESSAGE)
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        return mask_error(error)
+
+    def get_results(self) -> dict[str, Any]:
+        errors = self.execution_context.pre_execution_errors
+        if errors:
+            errors[:] = [mask_error(error) for error in errors]
+        return {}
+
+
+def error_masking_extension() -> SchemaExtension:
+    """A fresh masking extension (pass the function itself to `strawberry.Schema`)."""
+    return ErrorMasking()
+
+
+# --- assembly ----------------------------------------------------------------------------------
+
+# Rule classes are built once: the validation cache keys on them, and QueryDepthLimiter and
+# MaxAliasesLimiter build a new class per instance.
+_LIMIT_RULES = (
+    *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
+    *MaxAliasesLimiter(MAX_ALIASES).validation_rules,
+    CostLimitRule,
+)
+_PRODUCTION_RULES = (*_LIMIT_RULES, NoSchemaIntrospectionCustomRule)  # = DisableIntrospection()
+
+ExtensionFactory = Callable[[], SchemaExtension]
+
+
+def graphql_extensions(*, development: bool) -> list[ExtensionFactory]:
+    """Factories for `strawberry.Schema(extensions=...)`: a fresh extension per request.
+
+    Error masking, size and token limits, parser and validation caches (1024 documents each),
+    depth, aliases and cost limits, the cost with actual variables, and, unless `development`,
+    no introspection.
+    """
+    rules = list(_LIMIT_RULES if development else _PRODUCTION_RULES)
+    return [
+        error_masking_extension,
+        SourceSizeLimiter,
+        lambda: MaxTokensLimiter(MAX_TOKENS),
+        lambda: ParserCache(maxsize=CACHE_SIZE),
+        lambda: ValidationCache(maxsize=CACHE_SIZE),
+        lambda: AddValidationRules(rules),
+        CostLimiter,
+    ]

@@ -1,0 +1,826 @@
+"""The gateway's GraphQL schema: queries, mutations and subscriptions, each decided by the policy.
+
+`PolicyGuard` is attached to every root field when the schema is built; it asks
+`domain.policy.decide("<Type>.<field>", principal, args)` before the resolver runs. The only
+subscription checks the same policy at its start, then filters every event again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import secrets
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import FieldExtension
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from panicsafe.contracts.actor import Actor, CrisisMembership
+from panicsafe.contracts.errors import ErrorCode
+from panicsafe.contracts.events import CloudEvent, LogbookKind, Mode
+from panicsafe.core.errors import ServiceError, forbidden, invalid, not_found
+from panicsafe.gateway import security_events
+from panicsafe.gateway.auth.service import replace_recovery_codes
+from panicsafe.gateway.auth.sessions import revoke, token_hash
+from panicsafe.gateway.domain import models, policy
+from panicsafe.gateway.domain.policy import Principal
+from panicsafe.gateway.graphql import types as t
+from panicsafe.gateway.graphql_context import GatewayContext
+from panicsafe.gateway.identity.qr import qr_svg
+from panicsafe.gateway.store import tenancy
+
+LOGIN_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
+GInfo = Info[GatewayContext, None]
+
+
+class PolicyGuard(FieldExtension):
+    """Decides a root field before its resolver runs (fail closed: no rule, no answer)."""
+
+    async def resolve_async(self, next_: Callable[..., Awaitable[Any]], source: Any, info: GInfo, **kwargs: Any) -> Any:
+        principal = await info.context.principal()
+        policy.decide(f"{info._raw_info.parent_type.name}.{info.field_name}", principal, kwargs)
+        return await next_(source, info, **kwargs)
+
+
+async def _principal(info: GInfo) -> Principal:
+    return await info.context.require_principal()
+
+
+def _text(value: str, field: str, *, max_len: int) -> str:
+    value = value.strip()
+    if not value or len(value) > max_len:
+        raise ServiceError(ErrorCode.INVALID, f"{field} : entre 1 et {max_len} caractères.")
+    return value
+
+
+def _uuid_arg(value: str, field: str) -> str:
+    import uuid
+
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError as exc:
+        raise invalid(f"{field} : identifiant invalide.") from exc
+
+
+def _mode(row: Any) -> Mode:
+    return Mode.EXERCISE if row["mode"] == "exercise" else Mode.REAL
+
+
+# -- conversions ---------------------------------------------------------------------------------
+
+
+def _tenant(row: Any) -> t.Tenant:
+    return t.Tenant(
+        id=strawberry.ID(str(row["id"])),
+        name=row["name"],
+        kind=models.TenantKind(row["kind"]),
+        region=row["region"],
+        share_with_region=row["share_with_region"],
+    )
+
+
+def _establishment(row: Any) -> t.Establishment:
+    return t.Establishment(
+        id=strawberry.ID(str(row["id"])), name=row["name"], type=models.EstablishmentType(row["type"])
+    )
+
+
+def _invitation(row: Any) -> t.Invitation:
+    return t.Invitation(
+        id=strawberry.ID(str(row["id"])),
+        login=row["login"],
+        display_name=row["display_name"],
+        tenant_role=models.TenantRole(row["tenant_role"]),
+        crisis_id=strawberry.ID(str(row["crisis_id"])) if row["crisis_id"] else None,
+        crisis_role=models.CrisisRole(row["crisis_role"]) if row["crisis_role"] else None,
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        used=row["used_at"] is not None,
+    )
+
+
+async def _crisis(conn: Any, principal: Principal, row: Any) -> t.Crisis:
+    crisis_id = str(row["id"])
+    access = policy.require_member(principal, crisis_id)
+    cells = [c for c in await tenancy.cells(conn, crisis_id) if policy.can_see_cell(principal, crisis_id, str(c["id"]))]
+    members = []
+    if policy.can_see_members(principal, crisis_id):
+        members = [
+            t.Member(
+                user_id=strawberry.ID(str(m["user_id"])),
+                display_name=m["display_name"],
+                role=models.CrisisRole(m["role"]),
+                function=m["function"],
+                cell_ids=[strawberry.ID(c) for c in m["cells"]],
+            )
+            for m in await tenancy.members(conn, crisis_id)
+        ]
+    return t.Crisis(
+        id=strawberry.ID(crisis_id),
+        title=row["title"],
+        mode=models.CrisisMode(row["mode"]),
+        status=models.CrisisStatus(row["status"]),
+        severity=models.Severity(row["severity"]),
+        t0=row["t0"],
+        declared_at=row["declared_at"],
+        closed_at=row["closed_at"],
+        my_role=access.role,
+        establishments=[_establishment(e) for e in await tenancy.crisis_establishments(conn, crisis_id)],
+        cells=[t.Cell(id=strawberry.ID(str(c["id"])), kind=models.CellKind(c["kind"]), name=c["name"]) for c in cells],
+        members=members,
+    )
+
+
+# -- queries ---------------------------------------------------------------------------------------
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Le compte connecté, ses appartenances et ses facteurs.")
+    async def me(self, info: GInfo) -> t.Me:
+        principal = await _principal(info)
+        async with info.context.services.db.tenant(principal.tenant_id) as conn:
+            factors = await tenancy.factors_of(conn, principal.user_id)
+            keys = await tenancy.passkeys_of(conn, principal.user_id)
+        assert factors is not None
+        return t.Me(
+            id=strawberry.ID(principal.user_id),
+            login=principal.login,
+            display_name=principal.display_name,
+            tenant_role=principal.tenant_role,
+            tenant_id=strawberry.ID(principal.tenant_id),
+            supervisor_region=principal.supervisor_region,
+            memberships=[
+                t.Membership(
+                    crisis_id=strawberry.ID(a.crisis_id),
+                    role=a.role,
+                    cell_ids=[strawberry.ID(c) for c in sorted(a.cells)],
+                )
+                for a in principal.crises.values()
+            ],
+            factors=t.Factors(
+                totp_enabled=factors["totp_enabled"],
+                recovery_codes_left=int(factors["recovery_left"]),
+                enrolled_at=factors["mfa_enrolled_at"],
+                passkeys=[
+                    t.Passkey(
+                        id=bytes(k["credential_id"]).hex(),
+                        name=k["name"],
+                        created_at=k["created_at"],
+                        last_used_at=k["last_used_at"],
+                    )
+                    for k in keys
+                ],
+            ),
+            fresh_second_factor=principal.has_fresh_mfa(),
+        )
+
+    @strawberry.field
+    async def tenant(self, info: GInfo) -> t.Tenant:
+        principal = await _principal(info)
+        async with info.context.services.db.tenant(principal.tenant_id) as conn:
+            row = await tenancy.tenant(conn, principal.tenant_id)
+        if row is None:
+            raise not_found("Organisation introuvable.")
+        return _tenant(row)
+
+    @strawberry.field
+    async def establishments(self, info: GInfo) -> list[t.Establishment]:
+        principal = await _principal(info)
+        async with info.context.services.db.tenant(principal.tenant_id) as conn:
+            return [_establishment(r) for r in await tenancy.establishments(conn)]
+
+    @strawberry.field(description="L'annuaire de l'organisation (administrateurs et responsables de crise).")
+    async def directory(self, info: GInfo) -> list[t.DirectoryUser]:
+        principal = await _principal(info)
+        async with info.context.services.db.tenant(principal.tenant_id) as conn:
+            rows = await tenancy.directory(conn)
+        return [
+            t.DirectoryUser(
+                id=strawberry.ID(str(r["id"])),
+                login=r["login"],
+                display_name=r["display_name"],
+                tenant_role=models.TenantRole(r["tenant_role"]),
+                status=r["status"],
+            )
+            for r in rows
+        ]
+
+    @strawberry.field
+    async def invitations(self, info: GInfo) -> list[t.Invitation]:
+        principal = await _principal(info)
+        led = [a.crisis_id for a in principal.crises.values() if a.role in models.LEADING_ROLES]
+        async with info.context.services.db.tenant(principal.tenant_id) as conn:
+            rows = await tenancy.invitations(conn, crisis_ids=None if principal.is_tenant_admin else led)
+        return [_invitation(r) for r in rows]
+
+    @strawberry.field(description="Les crises dont vous êtes membre.")
+    async def crises(self, info: GInfo) -> list[t.Crisis]:
+        principal = await _principal(info)
+        async with info.context.services.db.tenant(principal.tenant_id) as conn:
+            return [await _crisis(conn, principal, r) for r in await tenancy.crises(conn, list(principal.crises))]
+
+    @strawberry.field
+    async def crisis(self, info: GInfo, id: strawberry.ID) -> t.Crisis:
+        principal = await _principal(info)
+        async with info.context.services.db.tenant(principal.tenant_id) as conn:
+            row = await tenancy.crisis(conn, _uuid_arg(id, "id"))
+            if row is None:
+                raise forbidden("Vous n'êtes pas membre de cette crise.")
+            return await _crisis(conn, principal, row)
+
+    @strawberry.field(description="Vos sessions actives.")
+    async def sessions(self, info: GInfo) -> list[t.Session]:
+        principal = await _principal(info)
+        async with info.context.services.db.tenant(principal.tenant_id) as conn:
+            rows = await tenancy.sessions_of(conn, principal.user_id)
+        return [
+            t.Session(
+                id=strawberry.ID(str(r["id"])),
+                created_at=r["created_at"],
+                last_seen_at=r["last_seen_at"],
+                address=r["address"],
+                user_agent=r["user_agent"],
+                current=str(r["id"]) == principal.session_id,
+            )
+            for r in rows
+        ]
+
+
+# -- mutations -------------------------------------------------------------------------------------
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation
+    async def update_tenant(
+        self, info: GInfo, name: str | None = None, share_with_region: bool | None = None
+    ) -> t.Tenant:
+        principal = await _principal(info)
+        clean = _text(name, "name", max_len=200) if name is not None else None
+        async with info.context.services.db.tenant(principal.tenant_id) as conn:
+            await tenancy.update_tenant(conn, principal.tenant_id, name=clean, share_with_region=share_with_region)
+            row = await tenancy.tenant(conn, principal.tenant_id)
+            await security_events.record(
+                conn,
+                kind="tenant_updated",
+                tenant_id=principal.tenant_id,
+                actor_id=principal.user_id,
+                summary=f"{principal.display_name} a modifié l'organisation"
+                + (
+                    ""
+                    if share_with_region is None
+                    else f" (partage régional : {'oui' if share_with_region else 'non'})"
+                )
+                + ".",
+            )
+        assert row is not None
+        return _tenant(row)
+
+    @strawberry.mutation
+    async def create_establishment(self, info: GInfo, name: str, type: t.EstablishmentType) -> t.Establishment:
+        principal = await _principal(info)
+        clean = _text(name, "name", max_len=200)
+        async with info.context.services.db.tenant(principal.tenant_id) as conn:
+            try:
+                establishment_id = await tenancy.create_establishment(
+                    conn, tenant_id=principal.tenant_id, name=clean, type_=str(type.value)
+                )
+            except Exception as exc:
+                if "unique" in str(exc).lower():
+                    raise ServiceError(ErrorCode.CONFLICT, "Un établissement porte déjà ce nom.") from exc
+                raise
+        return t.Establishment(id=strawberry.ID(establishment_id), name=clean, type=type)
+
+    @strawberry.mutation
+    async def update_establishment(
+        self, info: GInfo, id: strawberry.ID, name: str | None = None, type: t.EstablishmentType | None = None
+    ) -> t.Establishment:
+        principal = await _principal(info)
+        clean = _text(name, "name", max_len=200) if name is not None else None
+        async with info.context.services.db.tenant(principal.tenant_id) as conn:
+            if not await tenancy.update_establishment(
+                conn, _uuid_arg(id, "id"), name=clean, type_=str(type.value) if type else None
+            ):
+                raise not_found("Établissement introuvable.")
+            row = next(r for r in await tenancy.establishments(conn) if str(r["id"]) == str(id))
+        return _establishment(row)
+
+    @strawberry.mutation(description="Invite une personne : lien à usage unique (ou QR code), sans courriel.")
+    async def create_invitation(self, info: GInfo, input: t.InvitationInput) -> t.IssuedInvitation:
+        principal = await _principal(info)
+        services = info.context.services
+        login = input.login.strip().lower()
+        if not LOGIN_RE.match(login):
+            raise ServiceError(ErrorCode.INVALID, "Identifiant : 3 à 64 caractères, minuscules, chiffres, . _ -")
+        display_name = _text(input.display_name, "displayName", max_len=120)
+        crisis_id = _uuid_arg(input.crisis_id, "crisisId") if input.crisis_id else None
+        role = models.CrisisRole(input.crisis_role) if input.crisis_role else None
+        tenant_role = models.TenantRole(input.tenant_role)
+        if crisis_id is None:
+            policy.require_tenant_admin(principal)
+        else:
+            policy.require_grant(principal, crisis_id, role or models.CrisisRole.MEMBER)
+        if tenant_role == models.TenantRole.ADMIN:
+            policy.require_tenant_admin(principal)
+            policy.require_fresh_mfa(principal)
+        token = secrets.token_urlsafe(32)
+        async with services.db.tenant(principal.tenant_id) as conn:
+            if crisis_id is not None:
+                row = await tenancy.crisis(conn, crisis_id)
+                if row is None or row["status"] == "closed":
+                    raise ServiceError(ErrorCode.CONFLICT, "La crise est close.")
+                cell_ids = [_uuid_arg(c, "cellIds") for c in input.cell_ids]
+                known = {str(c["id"]) for c in await tenancy.cells(conn, crisis_id)}
+                if not set(cell_ids) <= known:
+                    raise invalid("cellIds : cellule inconnue pour cette crise.")
+            else:
+                cell_ids = []
+            if await tenancy.login_taken(conn, login):
+                raise ServiceError(ErrorCode.CONFLICT, "Cet identifiant est déjà pris.")
+            invitation_id = await tenancy.create_invitation(
+                conn,
+                tenant_id=principal.tenant_id,
+                token_hash=token_hash(token),
+                login=login,
+                display_name=display_name,
+                tenant_role=tenant_role.value,
+                crisis_id=crisis_id,
+                crisis_role=(role or models.CrisisRole.MEMBER).value if crisis_id else None,
+                crisis_function=input.crisis_function,
+                cell_ids=cell_ids,
+                created_by=principal.user_id,
+                expires_at=datetime.now(UTC) + timedelta(seconds=services.settings.invitation_ttl_s),
+            )
+            await security_events.record(
+                conn,
+                kind="invitation_created",
+                tenant_id=principal.tenant_id,
+                actor_id=principal.user_id,
+                crisis_id=crisis_id,
+                summary=f"{principal.display_name} a invité {display_name} ({login}).",
+            )
+            row = await tenancy.invitation(conn, invitation_id)
+        link = f"{services.settings.public_url.rstrip('/')}/#/invitation/{token}"
+        return t.IssuedInvitation(invitation=_invitation(row), link=link, qr_svg=qr_svg(link))
+
+    @strawberry.mutation
+    async def revoke_invitation(self, info: GInfo, id: strawberry.ID) -> bool:
+        principal = await _principal(info)
+        async with info.context.services.db.tenant(principal.tenant_id) as conn:
+            row = await tenancy.invitation(conn, _uuid_arg(id, "id"))
+            if row is None:
+                raise not_found("Invitation introuvable.")
+            if row["crisis_id"] is None or principal.is_tenant_admin:
+                policy.require_tenant_admin(principal)
+            else:
+                policy.require_leader(principal, str(row["crisis_id"]))
+            return await tenancy.revoke_invitation(conn, str(row["id"])) is not None
+
+    @strawberry.mutation(description="Déclare une crise à T0 (prise de connaissance) ; vous en êtes directeur.")
+    async def declare_crisis(self, info: GInfo, input: t.DeclareCrisisInput) -> t.Crisis:
+        principal = await _principal(info)
+        title = _text(input.title, "title", max_len=200)
+        now = datetime.now(UTC)
+        if input.t0.tzinfo is None:
+            raise invalid("t0 : indiquez le fuseau horaire.")
+        if input.t0 > now + timedelta(minutes=5):
+            raise invalid("t0 : la prise de connaissance ne peut pas être dans le futur.")
+        kinds = [models.CellKind(k) for k in input.cells] if input.cells is not None else None
+        async with info.context.services.db.tenant(principal.tenant_id) as conn:
+            establishment_ids = [_uuid_arg(e, "establishmentIds") for e in input.establishment_ids]
+            known = {str(r["id"]) for r in await tenancy.establishments(conn)}
+            if not set(establishment_ids) <= known:
+                raise invalid("establishmentIds : établissement inconnu.")
+            crisis_id = await tenancy.declare_crisis(
+                conn,
+                tenant_id=principal.tenant_id,
+                title=title,
+                mode=str(input.mode.value),
+                severity=str(input.severity.value),
+                t0=input.t0,
+                declared_by=principal.user_id,
+                establishment_ids=establishment_ids,
+            )
+            for kind, name in models.DEFAULT_CELLS:
+                if kinds is None or kind in kinds:
+                    await tenancy.create_cell(
+                        conn, tenant_id=principal.tenant_id, crisis_id=crisis_id, kind=kind.value, name=name
+                    )
+            await tenancy.upsert_member(
+                conn,
+                tenant_id=principal.tenant_id,
+                crisis_id=crisis_id,
+                user_id=principal.user_id,
+                role=models.CrisisRole.DIRECTOR.value,
+                function=None,
+            )
+            row = await tenancy.crisis(conn, crisis_id)
+            assert row is not None
+            mode = _mode(row)
+            await security_events.record(
+                conn,
+                kind="crisis_declared",
+                tenant_id=principal.tenant_id,
+                actor_id=principal.user_id,
+                crisis_id=crisis_id,
+                mode=mode,
+                logbook_kind=LogbookKind.DECISION,
+                summary=f"Crise déclarée par {principal.display_name} : « {title} », gravité {input.severity.value}, "
+                f"T0 {input.t0.astimezone(UTC):%d/%m/%Y %H:%M} UTC"
+                + (" (EXERCICE)" if mode == Mode.EXERCISE else "")
+                + ".",
+                data={"title": title, "severity": input.severity.value, "t0": input.t0.isoformat()},
+            )
+            director = policy.CrisisAccess(crisis_id, models.CrisisRole.DIRECTOR)
+            extended = dataclasses.replace(principal, crises={**principal.crises, crisis_id: director})
+            return await _crisis(conn, extended, row)
+
+    @strawberry.mutation
+    async def update_crisis(
+        self,
+        info: GInfo,
+        id: strawberry.ID,
+        status: t.CrisisStatus | None = None,
+        severity: t.Severity | None = None,
+    ) -> t.Crisis:
+        principal = await _principal(info)
+        if status is not None and models.CrisisStatus(status) == models.CrisisStatus.CLOSED:
+            policy.require_director(principal, str(id))
+        return await _change_crisis(info, principal, str(id), status=status, severity=severity)
+
+    @strawberry.mutation(description="Clôt la crise (directeur).")
+    async def close_crisis(self, info: GInfo, id: strawberry.ID) -> t.Crisis:
+        principal = await _principal(info)
+        return await _change_crisis(info, principal, str(id), status=models.CrisisStatus.CLOSED, severity=None)
+
+    @strawberry.mutation
+    async def create_cell(
+        self, info: GInfo, crisis_id: strawberry.ID, name: str, kind: t.CellKind = models.CellKind.CUSTOM
+    ) -> t.Cell:
+        principal = await _principal(info)
+        clean = _text(name, "name", max_len=120)
+        async with info.context.services.db.tenant(principal.tenant_id) as conn:
+            crisis = await _open_crisis(conn, str(crisis_id))
+            try:
+                async with conn.transaction():
+                    cell_id = await tenancy.create_cell(
+                        conn,
+                        tenant_id=principal.tenant_id,
+                        crisis_id=str(crisis_id),
+                        kind=str(kind.value),
+                        name=clean,
+                    )
+            except Exception as exc:
+                if "unique" in str(exc).lower():
+                    raise ServiceError(ErrorCode.CONFLICT, "Une cellule porte déjà ce nom.") from exc
+                raise
+            await security_events.record(
+                conn,
+                kind="cell_created",
+                tenant_id=principal.tenant_id,
+                actor_id=principal.user_id,
+                crisis_id=str(crisis_id),
+                mode=_mode(crisis),
+                summary=f"Cellule « {clean} » créée par {principal.display_name}.",
+            )
+        return t.Cell(id=strawberry.ID(cell_id), kind=kind, name=clean)
+
+    @strawberry.mutation(description="Ajoute ou modifie un membre de la crise.")
+    async def add_crisis_member(
+        self,
+        info: GInfo,
+        crisis_id: strawberry.ID,
+        user_id: strawberry.ID,
+        role: t.CrisisRole,
+        function: str | None = None,
+        cell_ids: list[strawberry.ID] | None = None,
+    ) -> t.Crisis:
+        principal = await _principal(info)
+        crisis_key, target = str(crisis_id), _uuid_arg(user_id, "userId")
+        role_value = models.CrisisRole(role)
+        policy.require_grant(principal, crisis_key, role_value)
+        async with info.context.services.db.tenant(principal.tenant_id) as conn:
+            crisis = await _open_crisis(conn, crisis_key)
+            if not await tenancy.user_exists(conn, target):
+                raise not_found("Personne introuvable dans l'organisation.")
+            previous = await tenancy.member_role(conn, crisis_key, target)
+            if previous in {r.value for r in models.LEADING_ROLES} or role_value in models.LEADING_ROLES:
+                policy.require_fresh_mfa(principal)
+            await tenancy.upsert_member(
+                conn,
+                tenant_id=principal.tenant_id,
+                crisis_id=crisis_key,
+                user_id=target,
+                role=role_value.value,
+                function=function,
+            )
+            known = {str(c["id"]) for c in await tenancy.cells(conn, crisis_key)}
+            for cell_id in cell_ids or []:
+                if str(cell_id) not in known:
+                    raise invalid("cellIds : cellule inconnue pour cette crise.")
+                await tenancy.set_cell_membership(
+                    conn,
+                    tenant_id=principal.tenant_id,
+                    crisis_id=crisis_key,
+                    cell_id=str(cell_id),
+                    user_id=target,
+                    member=True,
+                )
+            await security_events.record(
+                conn,
+                kind="membership_changed",
+                tenant_id=principal.tenant_id,
+                actor_id=principal.user_id,
+                crisis_id=crisis_key,
+                mode=_mode(crisis),
+                summary=f"{principal.display_name} a nommé un membre : rôle {role_value.value}"
+                + (f", fonction {function}" if function else "")
+                + ".",
+                data={"user_id": target, "role": role_value.value, "previous_role": previous},
+            )
+            return await _crisis(conn, principal, crisis)
+
+    @strawberry.mutation
+    async def remove_crisis_member(self, info: GInfo, crisis_id: strawberry.ID, user_id: strawberry.ID) -> bool:
+        principal = await _principal(info)
+        crisis_key, target = str(crisis_id), _uuid_arg(user_id, "userId")
+        async with info.context.services.db.tenant(principal.tenant_id) as conn:
+            crisis = await _open_crisis(conn, crisis_key)
+            previous = await tenancy.member_role(conn, crisis_key, target)
+            if previous in {r.value for r in models.LEADING_ROLES}:
+                policy.require_fresh_mfa(principal)
+            removed = await tenancy.remove_member(conn, crisis_key, target)
+            if removed:
+                await security_events.record(
+                    conn,
+                    kind="membership_changed",
+                    tenant_id=principal.tenant_id,
+                    actor_id=principal.user_id,
+                    crisis_id=crisis_key,
+                    mode=_mode(crisis),
+                    summary=f"{principal.display_name} a retiré un membre de la crise.",
+                    data={"user_id": target, "role": None, "previous_role": previous},
+                )
+        return removed
+
+    @strawberry.mutation
+    async def set_cell_membership(
+        self,
+        info: GInfo,
+        crisis_id: strawberry.ID,
+        cell_id: strawberry.ID,
+        user_id: strawberry.ID,
+        member: bool,
+    ) -> bool:
+        principal = await _principal(info)
+        crisis_key = str(crisis_id)
+        async with info.context.services.db.tenant(principal.tenant_id) as conn:
+            crisis = await _open_crisis(conn, crisis_key)
+            cell = await tenancy.cell(conn, _uuid_arg(cell_id, "cellId"))
+            if cell is None or str(cell["crisis_id"]) != crisis_key:
+                raise not_found("Cellule introuvable dans cette crise.")
+            target = _uuid_arg(user_id, "userId")
+            if await tenancy.member_role(conn, crisis_key, target) is None:
+                raise invalid("Ajoutez d'abord la personne à la crise.")
+            await tenancy.set_cell_membership(
+                conn,
+                tenant_id=principal.tenant_id,
+                crisis_id=crisis_key,
+                cell_id=str(cell["id"]),
+                user_id=target,
+                member=member,
+            )
+            await security_events.record(
+                conn,
+                kind="membership_changed",
+                tenant_id=principal.tenant_id,
+                actor_id=principal.user_id,
+                crisis_id=crisis_key,
+                mode=_mode(crisis),
+                summary=f"{principal.display_name} a {'ajouté' if member else 'retiré'} un membre "
+                f"{'à' if member else 'de'} la cellule « {cell['name']} ».",
+                data={"user_id": target, "cell_id": str(cell["id"]), "member": member},
+            )
+        return True
+
+    @strawberry.mutation
+    async def revoke_session(self, info: GInfo, id: strawberry.ID) -> bool:
+        principal = await _principal(info)
+        async with info.context.services.db.tenant(principal.tenant_id) as conn:
+            owner = await conn.fetchval("SELECT user_id::text FROM sessions WHERE id = $1", _uuid_arg(id, "id"))
+            if owner != principal.user_id:
+                raise not_found("Session introuvable.")
+            done = await revoke(conn, str(id), "revoked_by_user")
+            if done:
+                await security_events.record(
+                    conn,
+                    kind="session_revoked",
+                    tenant_id=principal.tenant_id,
+                    actor_id=principal.user_id,
+                    summary=f"{principal.display_name} a révoqué une session.",
+                    data={"session_id": str(id)},
+                )
+        return done
+
+    @strawberry.mutation(description="Révoque toutes vos autres sessions.")
+    async def revoke_other_sessions(self, info: GInfo) -> int:
+        principal = await _principal(info)
+        async with info.context.services.db.tenant(principal.tenant_id) as conn:
+            result = await conn.execute(
+                "UPDATE sessions SET revoked_at = now(), revoked_reason = 'revoked_by_user' "
+                "WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL",
+                principal.user_id,
+                principal.session_id,
+            )
+            count = int(str(result).split()[-1])
+            await security_events.record(
+                conn,
+                kind="session_revoked",
+                tenant_id=principal.tenant_id,
+                actor_id=principal.user_id,
+                summary=f"{principal.display_name} a révoqué {count} autre(s) session(s).",
+            )
+        return count
+
+    @strawberry.mutation(description="Remplace vos codes de secours (second facteur récent exigé).")
+    async def regenerate_recovery_codes(self, info: GInfo) -> list[str]:
+        principal = await _principal(info)
+        async with info.context.services.db.tenant(principal.tenant_id) as conn:
+            codes = await replace_recovery_codes(conn, principal.user_id, principal.tenant_id)
+            await security_events.record(
+                conn,
+                kind="factor_changed",
+                tenant_id=principal.tenant_id,
+                actor_id=principal.user_id,
+                summary=f"{principal.display_name} a régénéré ses codes de secours.",
+            )
+        return codes
+
+    @strawberry.mutation
+    async def remove_passkey(self, info: GInfo, id: str) -> bool:
+        principal = await _principal(info)
+        try:
+            credential_id = bytes.fromhex(id)
+        except ValueError as exc:
+            raise invalid("id : identifiant de clé invalide.") from exc
+        async with info.context.services.db.tenant(principal.tenant_id) as conn:
+            factors = await tenancy.factors_of(conn, principal.user_id)
+            keys = await tenancy.passkeys_of(conn, principal.user_id)
+            if factors is not None and not factors["totp_enabled"] and len(keys) <= 1:
+                raise ServiceError(ErrorCode.CONFLICT, "Impossible de retirer votre dernier second facteur.")
+            result = await conn.execute(
+                "DELETE FROM passkeys WHERE credential_id = $1 AND user_id = $2",
+                credential_id,
+                principal.user_id,
+            )
+            removed = str(result).endswith(" 1")
+            if removed:
+                await security_events.record(
+                    conn,
+                    kind="factor_changed",
+                    tenant_id=principal.tenant_id,
+                    actor_id=principal.user_id,
+                    summary=f"{principal.display_name} a retiré une clé d'accès.",
+                )
+        return removed
+
+    @strawberry.mutation
+    async def rename_passkey(self, info: GInfo, id: str, name: str) -> bool:
+        principal = await _principal(info)
+        clean = _text(name, "name", max_len=60)
+        try:
+            credential_id = bytes.fromhex(id)
+        except ValueError as exc:
+            raise invalid("id : identifiant de clé invalide.") from exc
+        async with info.context.services.db.tenant(principal.tenant_id) as conn:
+            result = await conn.execute(
+                "UPDATE passkeys SET name = $3 WHERE credential_id = $1 AND user_id = $2",
+                credential_id,
+                principal.user_id,
+                clean,
+            )
+        return str(result).endswith(" 1")
+
+
+async def _open_crisis(conn: Any, crisis_id: str) -> Any:
+    row = await tenancy.crisis(conn, crisis_id)
+    if row is None:
+        raise forbidden("Vous n'êtes pas membre de cette crise.")
+    if row["status"] == "closed":
+        raise ServiceError(ErrorCode.CONFLICT, "La crise est close.")
+    return row
+
+
+async def _change_crisis(info: GInfo, principal: Principal, crisis_id: str, *, status: Any, severity: Any) -> t.Crisis:
+    async with info.context.services.db.tenant(principal.tenant_id) as conn:
+        before = await _open_crisis(conn, crisis_id)
+        row = await tenancy.update_crisis(
+            conn,
+            crisis_id,
+            status=status.value if status else None,
+            severity=severity.value if severity else None,
+        )
+        assert row is not None
+        changes = []
+        if status is not None and before["status"] != row["status"]:
+            changes.append(f"statut {before['status']} → {row['status']}")
+        if severity is not None and before["severity"] != row["severity"]:
+            changes.append(f"gravité {before['severity']} → {row['severity']}")
+        if changes:
+            await security_events.record(
+                conn,
+                kind="crisis_closed" if row["status"] == "closed" else "crisis_updated",
+                tenant_id=principal.tenant_id,
+                actor_id=principal.user_id,
+                crisis_id=crisis_id,
+                mode=_mode(row),
+                logbook_kind=LogbookKind.DECISION,
+                summary=f"{principal.display_name} : " + ", ".join(changes) + ".",
+                data={"status": row["status"], "severity": row["severity"]},
+            )
+        return await _crisis(conn, principal, row)
+
+
+# -- subscriptions ---------------------------------------------------------------------------------
+
+
+def _event(event: CloudEvent) -> t.CrisisEvent:
+    return t.CrisisEvent(
+        id=strawberry.ID(event.id),
+        type=event.short_type,
+        service=event.service,
+        time=event.time,
+        actor_id=event.actorid,
+        mode=models.CrisisMode(event.mode.value),
+        logbook_kind=event.logbook.kind.value if event.logbook else None,
+        summary=event.logbook.summary if event.logbook else None,
+        data=cast(JSON, event.data),
+    )
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(description="Les événements d'une crise dont vous êtes membre, en direct.")
+    async def crisis_events(self, info: GInfo, crisis_id: strawberry.ID) -> AsyncGenerator[t.CrisisEvent, None]:
+        principal = await info.context.principal()
+        policy.decide("Subscription.crisisEvents", principal, {"crisis_id": crisis_id})
+        assert principal is not None
+        hub = info.context.services.hub
+        if hub is None:
+            raise ServiceError(ErrorCode.UNAVAILABLE, "Flux en direct indisponible.")
+        crisis_key = _uuid_arg(crisis_id, "crisisId")
+        async with hub.subscribe(tenant=principal.tenant_id, crisis=crisis_key) as subscription:
+            async for event in subscription:
+                yield _event(event)
+
+
+def actor_of(principal: Principal) -> Actor:
+    """The internal actor a downstream service sees for this principal."""
+    return Actor(
+        subject=principal.user_id,
+        tenant=principal.tenant_id,
+        tenant_roles=[principal.tenant_role.value],
+        memberships=[
+            CrisisMembership(crisis=a.crisis_id, roles=[a.role.value], cells=sorted(a.cells))
+            for a in principal.crises.values()
+        ],
+    )
+
+
+def root_field_keys(schema: strawberry.Schema) -> list[str]:
+    """`Type.field` of every root field: what the policy must cover."""
+    graphql_schema = schema._schema  # the graphql-core schema strawberry built
+    roots = (graphql_schema.query_type, graphql_schema.mutation_type, graphql_schema.subscription_type)
+    return [f"{root.name}.{name}" for root in roots if root is not None for name in root.fields]
+
+
+def guard_root_fields(*roots: type) -> None:
+    """Attach `PolicyGuard` to every query and mutation field (subscriptions decide in their body)."""
+    for root in roots:
+        for field in root.__strawberry_definition__.fields:  # type: ignore[attr-defined]
+            if not any(isinstance(e, PolicyGuard) for e in field.extensions):
+                field.extensions.append(PolicyGuard())
+
+
+class GatewaySchema(strawberry.Schema):
+    """Refusals and bad input are answers, not incidents: only unexpected errors reach the error log."""
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        unexpected = [
+            e
+            for e in errors
+            if e.original_error is not None and not isinstance(e.original_error, (ServiceError, GraphQLError))
+        ]
+        if unexpected:
+            super().process_errors(unexpected, execution_context)
+
+
+def build_schema(extensions: list[Any]) -> strawberry.Schema:
+    guard_root_fields(Query, Mutation)
+    return GatewaySchema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions)

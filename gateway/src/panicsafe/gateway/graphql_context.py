@@ -1,0 +1,65 @@
+"""What every GraphQL resolver receives: the gateway's services and the caller's principal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from strawberry.fastapi import BaseContext
+
+from panicsafe.core.db.database import Database
+from panicsafe.core.errors import ServiceError
+from panicsafe.core.tokens import TokenSigner
+from panicsafe.gateway.auth.access import AccessTokens
+from panicsafe.gateway.auth.principal import load_principal
+from panicsafe.gateway.auth.service import AuthService
+from panicsafe.gateway.domain.policy import Principal, unauthenticated
+from panicsafe.gateway.settings import GatewaySettings
+from panicsafe.gateway.subscriptions import EventHub
+
+
+@dataclass
+class GatewayServices:
+    settings: GatewaySettings
+    db: Database
+    tokens: AccessTokens
+    signer: TokenSigner
+    auth: AuthService
+    hub: EventHub | None
+
+
+class GatewayContext(BaseContext):
+    def __init__(self, services: GatewayServices) -> None:
+        super().__init__()
+        self.services = services
+        self._principal: Principal | None = None
+        self._resolved = False
+
+    def _bearer(self) -> str | None:
+        if self.connection_params and isinstance(self.connection_params, dict):
+            value: Any = self.connection_params.get("authorization") or self.connection_params.get("Authorization")
+            if isinstance(value, str):
+                return value.removeprefix("Bearer ").strip() or None
+        if self.request is not None:
+            header = self.request.headers.get("authorization", "")
+            if header.startswith("Bearer "):
+                return header.removeprefix("Bearer ").strip() or None
+        return None
+
+    async def principal(self) -> Principal | None:
+        """The caller, or None when no valid session comes with the request (cached per request)."""
+        if not self._resolved:
+            bearer = self._bearer()
+            if bearer is not None:
+                try:
+                    self._principal = await load_principal(self.services.db, self.services.tokens, bearer)
+                except ServiceError:
+                    self._principal = None
+            self._resolved = True
+        return self._principal
+
+    async def require_principal(self) -> Principal:
+        principal = await self.principal()
+        if principal is None:
+            raise unauthenticated()
+        return principal

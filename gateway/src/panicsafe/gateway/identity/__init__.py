@@ -1,0 +1,1 @@
+"""Identity primitives: passwords, TOTP, recovery codes, passkeys and QR codes for enrolment."""
