@@ -21,4 +21,13 @@ if ! command -v uv >/dev/null 2>&1; then
 fi
 
 uv sync --frozen --quiet
+
+# The federation router for the regional subgraph (Hive Gateway and its composer), from the npm lockfile.
+federation=tools/federation
+if [ ! -f "$federation/node_modules/.package-lock.json" ] \
+    || [ "$federation/package-lock.json" -nt "$federation/node_modules/.package-lock.json" ]; then
+  command -v npm >/dev/null 2>&1 || { echo "setup: npm (Node.js >= 20) is needed for $federation" >&2; exit 1; }
+  echo "setup: installing the federation router (npm ci in $federation)"
+  npm ci --prefix "$federation" --no-audit --no-fund --silent
+fi
 echo "setup: ok"

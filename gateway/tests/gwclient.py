@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -199,3 +201,37 @@ async def declare(client: httpx.AsyncClient, admin: Account, title: str, *, mode
     )
     crisis: dict[str, Any] = data["declareCrisis"]
     return crisis
+
+
+class Subscription:
+    """One graphql-transport-ws subscription on its own WebSocket (what the web client does)."""
+
+    def __init__(self, base_url: str, token: str | None, query: str, variables: dict[str, Any]) -> None:
+        self.url = base_url.replace("http://", "ws://") + "/graphql"
+        self.token = token
+        self.query = query
+        self.variables = variables
+        self.ws: Any = None
+
+    async def __aenter__(self) -> Subscription:
+        import websockets
+
+        self.ws = await websockets.connect(self.url, subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
+        payload = {"authorization": f"Bearer {self.token}"} if self.token else {}
+        await self.ws.send(json.dumps({"type": "connection_init", "payload": payload}))
+        ack = json.loads(await asyncio.wait_for(self.ws.recv(), 10))
+        assert ack["type"] == "connection_ack", ack
+        await self.ws.send(
+            json.dumps({"id": "1", "type": "subscribe", "payload": {"query": self.query, "variables": self.variables}})
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.ws.close()
+
+    async def next_message(self, timeout: float = 10.0) -> dict[str, Any]:
+        while True:
+            message: dict[str, Any] = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+            if message["type"] in ("ping", "pong"):
+                continue
+            return message

@@ -35,7 +35,7 @@ class GatewayContext(BaseContext):
         self._principal: Principal | None = None
         self._resolved = False
 
-    def _bearer(self) -> str | None:
+    def bearer(self) -> str | None:
         if self.connection_params and isinstance(self.connection_params, dict):
             value: Any = self.connection_params.get("authorization") or self.connection_params.get("Authorization")
             if isinstance(value, str):
@@ -49,7 +49,7 @@ class GatewayContext(BaseContext):
     async def principal(self) -> Principal | None:
         """The caller, or None when no valid session comes with the request (cached per request)."""
         if not self._resolved:
-            bearer = self._bearer()
+            bearer = self.bearer()
             if bearer is not None:
                 try:
                     self._principal = await load_principal(self.services.db, self.services.tokens, bearer)

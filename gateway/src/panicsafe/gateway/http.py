@@ -17,6 +17,7 @@ from panicsafe.core.errors import ServiceError
 from panicsafe.core.service import Runtime
 from panicsafe.core.settings import Environment
 from panicsafe.gateway.auth.routes import build_auth_router, error_response
+from panicsafe.gateway.federation import build_federation_schema
 from panicsafe.gateway.graphql.limits import MAX_QUERY_BYTES, graphql_extensions
 from panicsafe.gateway.graphql.schema import build_schema
 from panicsafe.gateway.graphql_context import GatewayContext, GatewayServices
@@ -42,7 +43,8 @@ def create_app(runtime: Runtime, settings: GatewaySettings, services: GatewaySer
 
     @app.middleware("http")
     async def edge(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        limit = MAX_QUERY_BYTES + 4096 if request.url.path.startswith("/graphql") else MAX_AUTH_BODY
+        graphql = request.url.path.startswith(("/graphql", "/federation/graphql"))
+        limit = MAX_QUERY_BYTES + 4096 if graphql else MAX_AUTH_BODY
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
             response: Response = error_response(ServiceError(ErrorCode.INVALID, "Requête trop volumineuse."))
@@ -81,6 +83,19 @@ def create_app(runtime: Runtime, settings: GatewaySettings, services: GatewaySer
             max_subscriptions_per_connection=20,
         ),
         prefix="/graphql",
+    )
+
+    # The regional subgraph: aggregated indicators for ARS and CERT Santé, composed by a federation router.
+    federation_schema = build_federation_schema(graphql_extensions(development=development))
+    app.include_router(
+        GraphQLRouter(
+            federation_schema,
+            context_getter=context_getter,
+            graphql_ide=None,
+            allow_queries_via_get=False,
+            subscription_protocols=(),
+        ),
+        prefix="/federation/graphql",
     )
 
     @app.get("/healthz")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import secrets
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -25,6 +26,7 @@ from panicsafe.contracts.errors import ErrorCode
 from panicsafe.contracts.events import CloudEvent, LogbookKind, Mode
 from panicsafe.core.errors import ServiceError, forbidden, invalid, not_found
 from panicsafe.gateway import security_events
+from panicsafe.gateway.auth.principal import load_principal
 from panicsafe.gateway.auth.service import replace_recovery_codes
 from panicsafe.gateway.auth.sessions import revoke, token_hash
 from panicsafe.gateway.domain import models, policy
@@ -34,6 +36,7 @@ from panicsafe.gateway.graphql_context import GatewayContext
 from panicsafe.gateway.identity.qr import qr_svg
 from panicsafe.gateway.store import tenancy
 
+RECHECK_S = 30.0
 LOGIN_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 GInfo = Info[GatewayContext, None]
 
@@ -775,8 +778,17 @@ class Subscription:
         if hub is None:
             raise ServiceError(ErrorCode.UNAVAILABLE, "Flux en direct indisponible.")
         crisis_key = _uuid_arg(crisis_id, "crisisId")
+        services = info.context.services
+        bearer = info.context.bearer() or ""
+        checked = time.monotonic()
         async with hub.subscribe(tenant=principal.tenant_id, crisis=crisis_key) as subscription:
             async for event in subscription:
+                # Membership changes arrive on this very stream: re-decide at once. Sessions are
+                # re-checked at least every RECHECK_S (a revoked session or an expired token ends it).
+                if event.short_type == "membership_changed" or time.monotonic() - checked > RECHECK_S:
+                    current = await load_principal(services.db, services.tokens, bearer)
+                    policy.require_member(current, crisis_key)
+                    checked = time.monotonic()
                 yield _event(event)
 
 

@@ -25,7 +25,7 @@ from panicsafe.core.bus.connection import connect_nats
 from panicsafe.core.bus.rpc import RpcClient
 from panicsafe.core.db.provision import ServiceRoles, provision_service
 from panicsafe.core.devstack.ports import free_port, port_is_free
-from panicsafe.core.devstack.servers import DevStackError, _signal_group, _wait_group_gone
+from panicsafe.core.devstack.servers import DevStackError, _signal_group, _wait_group_gone, http_status
 from panicsafe.core.devstack.stack import DevStack
 from panicsafe.core.errors import ServiceError
 from panicsafe.core.tokens import SigningKey, write_key_ring
@@ -159,15 +159,21 @@ class Platform:
                     if proc.process.poll() is not None:
                         raise DevStackError(f"{name} exited with {proc.process.returncode}:\n{_tail(proc.log_path)}")
                 healthy = await health_of(RpcClient(nc), self.services)
-                if all(r.status == DependencyStatus.OK for r in healthy.values()) and len(healthy) == len(
-                    self.services
-                ):
+                all_ok = len(healthy) == len(self.services) and all(
+                    r.status == DependencyStatus.OK for r in healthy.values()
+                )
+                # A health RPC reaches any instance of the queue group (another platform may share this
+                # NATS): this platform's own gateway must also answer on its own port.
+                if all_ok and ("gateway" not in self.services or await asyncio.to_thread(self._gateway_answers)):
                     return healthy
                 await asyncio.sleep(0.2)
             missing = [n for n in self.services if n not in healthy or healthy[n].status != DependencyStatus.OK]
             raise DevStackError(f"not healthy after {timeout:.0f} s: {missing}")
         finally:
             await nc.close()
+
+    def _gateway_answers(self) -> bool:
+        return http_status(f"{self.gateway_url}/healthz", timeout=1.0) == 200
 
     def stop(self, timeout: float = 15.0) -> None:
         for proc in self.processes.values():

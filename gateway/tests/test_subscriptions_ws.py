@@ -1,0 +1,148 @@
+"""Subscriptions over graphql-transport-ws: need-to-know at subscribe time and while streaming."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from typing import Any
+
+import pytest
+from gwclient import (
+    Account,
+    GatewayUnderTest,
+    Subscription,
+    declare,
+    gql,
+    invite_and_enrol,
+    login_with_totp,
+    new_tenant_admin,
+)
+
+EVENTS = "subscription($c: ID!) { crisisEvents(crisisId: $c) { type service summary logbookKind mode } }"
+
+
+@pytest.fixture(scope="module")
+async def crisis(gateway: GatewayUnderTest) -> dict[str, Any]:
+    async with gateway.client() as client:
+        admin = await new_tenant_admin(gateway, client)
+        declared = await declare(client, admin, f"Crise suivie {secrets.token_hex(3)}")
+        member = await invite_and_enrol(client, admin, crisis_id=declared["id"], crisis_role="MEMBER")
+        outsider = await new_tenant_admin(gateway, client)
+        neighbour = await invite_and_enrol(client, admin)
+        revoked = await login_with_totp(client, member)
+        await client.post(
+            "/auth/logout", headers={"Cookie": f"ps_refresh={revoked.refresh}", "X-PanicSAFE-CSRF": revoked.csrf}
+        )
+    return {
+        "admin": admin,
+        "id": declared["id"],
+        "member": member,
+        "outsider": outsider,
+        "neighbour": neighbour,
+        "revoked_token": revoked.access,
+    }
+
+
+async def change_severity(gateway: GatewayUnderTest, admin: Account, crisis_id: str, severity: str) -> None:
+    async with gateway.client() as client:
+        await gql(
+            client,
+            admin.session,
+            "mutation($id: ID!, $s: Severity!) { updateCrisis(id: $id, severity: $s) { id } }",
+            {"id": crisis_id, "s": severity},
+        )
+
+
+async def drain(sub: Subscription, *, seconds: float) -> list[dict[str, Any]]:
+    """Whatever arrives within `seconds` (until the socket closes)."""
+    seen: list[dict[str, Any]] = []
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            seen.append(await sub.next_message(timeout=left))
+        except (TimeoutError, ConnectionError):
+            break
+        except Exception as exc:
+            if type(exc).__name__.startswith("ConnectionClosed"):
+                break
+            raise
+    return seen
+
+
+async def next_event(sub: Subscription, timeout: float = 10.0) -> dict[str, Any]:
+    message = await sub.next_message(timeout)
+    assert message["type"] == "next", message
+    assert not message["payload"].get("errors"), message
+    event: dict[str, Any] = message["payload"]["data"]["crisisEvents"]
+    return event
+
+
+async def test_member_receives_crisis_events(gateway: GatewayUnderTest, crisis: dict[str, Any]) -> None:
+    async with Subscription(gateway.url, crisis["member"].session.access, EVENTS, {"c": crisis["id"]}) as sub:
+        await asyncio.sleep(0.3)  # the subscription is registered on the hub
+        await change_severity(gateway, crisis["admin"], crisis["id"], "CRITICAL")
+        event = await next_event(sub)
+    assert event["type"] == "crisis_updated"
+    assert event["service"] == "gateway"
+    assert event["logbookKind"] == "decision"
+    assert "gravité" in event["summary"]
+
+
+@pytest.mark.parametrize("persona", ["outsider", "neighbour", "revoked", "anonymous", "garbage"])
+async def test_attackers_cannot_subscribe(gateway: GatewayUnderTest, crisis: dict[str, Any], persona: str) -> None:
+    token = {
+        "outsider": crisis["outsider"].session.access,
+        "neighbour": crisis["neighbour"].session.access,
+        "revoked": crisis["revoked_token"],
+        "anonymous": None,
+        "garbage": "not.a.token",
+    }[persona]
+    async with Subscription(gateway.url, token, EVENTS, {"c": crisis["id"]}) as sub:
+        message = await sub.next_message()
+        assert message["type"] in ("error", "next"), message
+        errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+        assert errors[0]["extensions"]["code"] in ("forbidden", "unauthenticated")
+        await change_severity(gateway, crisis["admin"], crisis["id"], "MAJOR")
+        later = await drain(sub, seconds=1.5)
+        assert [m for m in later if m.get("payload", {}).get("data")] == []
+
+
+async def test_removed_member_stream_ends_at_once(gateway: GatewayUnderTest, crisis: dict[str, Any]) -> None:
+    admin = crisis["admin"]
+    async with gateway.client() as client:
+        member = await invite_and_enrol(client, admin, crisis_id=crisis["id"], crisis_role="MEMBER")
+    async with Subscription(gateway.url, member.session.access, EVENTS, {"c": crisis["id"]}) as sub:
+        await asyncio.sleep(0.3)
+        async with gateway.client() as client:
+            await gql(
+                client,
+                admin.session,
+                "mutation($c: ID!, $u: ID!) { removeCrisisMember(crisisId: $c, userId: $u) }",
+                {"c": crisis["id"], "u": member.user_id},
+            )
+        message = await sub.next_message()
+    assert message["type"] == "next"
+    assert message["payload"]["errors"][0]["extensions"]["code"] == "forbidden"
+    assert message["payload"].get("data") is None  # the removal event itself is not delivered to them
+
+
+async def test_two_hundred_websocket_subscribers_receive_an_event(
+    gateway: GatewayUnderTest, crisis: dict[str, Any]
+) -> None:
+    token = crisis["member"].session.access
+    subscriptions = [Subscription(gateway.url, token, EVENTS, {"c": crisis["id"]}) for _ in range(200)]
+    opened: list[Subscription] = []
+    try:
+        for batch in range(0, 200, 50):
+            opened += await asyncio.gather(*(s.__aenter__() for s in subscriptions[batch : batch + 50]))
+        await asyncio.sleep(1.0)
+        started = time.monotonic()
+        await change_severity(gateway, crisis["admin"], crisis["id"], "SIGNIFICANT")
+        events = await asyncio.gather(*(next_event(s, timeout=20) for s in opened))
+        elapsed = time.monotonic() - started
+    finally:
+        await asyncio.gather(*(s.__aexit__() for s in opened), return_exceptions=True)
+    assert len(events) == 200
+    assert all(e["type"] == "crisis_updated" for e in events)
+    print(f"\n200 WebSocket subscribers received the event within {elapsed * 1000:.0f} ms")
