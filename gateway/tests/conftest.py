@@ -26,6 +26,7 @@ async def gateway(stack: DevStack, tmp_path_factory: pytest.TempPathFactory) -> 
             db=db,
             admin_dsn=stack.postgres.admin_dsn,
             log=Path(platform.processes["gateway"].log_path),
+            directory=platform.directory,
         )
     finally:
         await db.close()

@@ -63,6 +63,7 @@ class GatewayUnderTest:
     db: Database
     admin_dsn: str
     log: Path
+    directory: Path
 
     def client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.url, timeout=20)

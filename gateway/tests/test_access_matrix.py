@@ -248,6 +248,10 @@ def argument_value(field_name: str, arg: str, kind: GraphQLType, world: World, a
         return world.secret_cell_id
     if arg == "cellIds":
         return [world.secret_cell_id]
+    if arg == "setupId":
+        return "6f1c1f9e-0000-4000-8000-000000000000"
+    if getattr(base, "name", "") == "JSON":
+        return {"id": "AAAA", "type": "public-key", "response": {}}
     if arg == "userId":
         return attacker.user_id if attacker else world.victim.user_id  # self-escalation into crisis X
     if isinstance(base, GraphQLInputObjectType):

@@ -19,6 +19,7 @@ from panicsafe.core.settings import Environment, SettingsError
 from panicsafe.core.tokens import SigningKey, TokenSigner
 from panicsafe.core.versions import package_version
 from panicsafe.gateway.auth.access import AccessTokens
+from panicsafe.gateway.auth.factors import FactorService
 from panicsafe.gateway.auth.service import AuthService
 from panicsafe.gateway.auth.throttle import Throttle, ThrottlePolicy
 from panicsafe.gateway.graphql_context import GatewayServices
@@ -73,7 +74,16 @@ def build_services(runtime: Runtime, settings: GatewaySettings, hub: EventHub | 
         refresh_idle=timedelta(seconds=settings.refresh_idle_s),
     )
     signer = TokenSigner(load_key(settings.internal_signing_key_file, settings, "internal"), ttl_s=60)
-    return GatewayServices(settings=settings, db=db, tokens=tokens, signer=signer, auth=auth, hub=hub)
+    return GatewayServices(
+        settings=settings,
+        db=db,
+        tokens=tokens,
+        signer=signer,
+        auth=auth,
+        factors=FactorService(auth),
+        hub=hub,
+        rpc=runtime.rpc,
+    )
 
 
 class _Server(uvicorn.Server):

@@ -5,12 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
 from strawberry.fastapi import BaseContext
 
+from panicsafe.contracts.actor import Actor, CrisisMembership
+from panicsafe.contracts.errors import ErrorCode
+from panicsafe.core.bus.rpc import Rep, RpcClient
 from panicsafe.core.db.database import Database
 from panicsafe.core.errors import ServiceError
 from panicsafe.core.tokens import TokenSigner
 from panicsafe.gateway.auth.access import AccessTokens
+from panicsafe.gateway.auth.factors import FactorService
 from panicsafe.gateway.auth.principal import load_principal
 from panicsafe.gateway.auth.service import AuthService
 from panicsafe.gateway.domain.policy import Principal, unauthenticated
@@ -25,7 +30,31 @@ class GatewayServices:
     tokens: AccessTokens
     signer: TokenSigner
     auth: AuthService
+    factors: FactorService
     hub: EventHub | None
+    rpc: RpcClient | None = None
+
+    async def call(
+        self, principal: Principal, service: str, operation: str, request: BaseModel, reply_model: type[Rep]
+    ) -> Rep:
+        """A downstream RPC on behalf of `principal`, with a fresh actor token addressed to that service."""
+        if self.rpc is None:
+            raise ServiceError(ErrorCode.UNAVAILABLE, "bus unavailable")
+        token = self.signer.issue(actor_of(principal), audience=f"panicsafe.{service}")
+        return await self.rpc.call(service, operation, request, reply_model, token=token)
+
+
+def actor_of(principal: Principal) -> Actor:
+    """The internal actor a downstream service sees for this principal: subject, tenant, memberships."""
+    return Actor(
+        subject=principal.user_id,
+        tenant=principal.tenant_id,
+        tenant_roles=[principal.tenant_role.value],
+        memberships=[
+            CrisisMembership(crisis=a.crisis_id, roles=[a.role.value], cells=sorted(a.cells))
+            for a in principal.crises.values()
+        ],
+    )
 
 
 class GatewayContext(BaseContext):

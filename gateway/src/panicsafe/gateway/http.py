@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
@@ -35,6 +37,7 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(self), microphone=(self), geolocation=()",
 }
 MAX_AUTH_BODY = 65_536
+STATIC = Path(__file__).parent / "static"
 
 
 def create_app(runtime: Runtime, settings: GatewaySettings, services: GatewayServices) -> FastAPI:
@@ -66,6 +69,7 @@ def create_app(runtime: Runtime, settings: GatewaySettings, services: GatewaySer
         return error_response(ServiceError(ErrorCode.INVALID, f"Champs invalides : {names}", fields))
 
     app.state.auth_service = services.auth
+    app.state.factor_service = services.factors
     app.include_router(build_auth_router(origin=settings.origin))
 
     schema = build_schema(graphql_extensions(development=development))
@@ -110,6 +114,17 @@ def create_app(runtime: Runtime, settings: GatewaySettings, services: GatewaySer
         status = {"gateway": own.model_dump(mode="json"), **dict(zip(names, replies, strict=True))}
         ready = all(s.get("status") == DependencyStatus.OK for s in status.values())
         return JSONResponse({"ready": ready, "services": status}, status_code=200 if ready else 503)
+
+    # The access page (enrolment and login) until the web client takes over `/`.
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        return Response(status_code=204)
+
+    @app.get("/", include_in_schema=False)
+    async def access_page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     app.state.schema = schema
     return app

@@ -17,6 +17,7 @@ from panicsafe.core.errors import ServiceError
 from panicsafe.gateway.auth.principal import load_principal
 from panicsafe.gateway.auth.service import AuthService, Client
 from panicsafe.gateway.auth.sessions import CSRF_HEADER, REFRESH_COOKIE, IssuedSession, csrf_for
+from panicsafe.gateway.domain.policy import Principal
 
 STATUS = {
     ErrorCode.INVALID: 400,
@@ -193,6 +194,24 @@ def build_auth_router(*, origin: str) -> APIRouter:
         await service.reauthenticate_totp(
             user_id=principal.user_id, tenant_id=principal.tenant_id, session_id=principal.session_id, code=body.code
         )
+        return {"freshSecondFactor": True}
+
+    async def bearer_principal(request: Request, service: AuthService) -> Principal:
+        header = request.headers.get("authorization", "")
+        if not header.startswith("Bearer "):
+            raise ServiceError(ErrorCode.UNAUTHENTICATED, "Authentification requise.")
+        return await load_principal(service.db, service.tokens, header.removeprefix("Bearer ").strip())
+
+    @router.post("/reauth/passkey/options")
+    async def reauth_passkey_options(request: Request, service: ServiceDep) -> dict[str, Any]:
+        principal = await bearer_principal(request, service)
+        setup_id, options = await request.app.state.factor_service.reauth_passkey_options(principal)
+        return {"challenge": setup_id, "publicKey": options}
+
+    @router.post("/reauth/passkey")
+    async def reauth_passkey(body: PasskeyLogin, request: Request, service: ServiceDep) -> dict[str, bool]:
+        principal = await bearer_principal(request, service)
+        await request.app.state.factor_service.reauth_passkey(principal, body.challenge, body.credential)
         return {"freshSecondFactor": True}
 
     @router.post("/refresh")

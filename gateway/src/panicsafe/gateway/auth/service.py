@@ -240,12 +240,10 @@ class AuthService:
                 self.passkey_config, credential=credential, expected_challenge=bytes(row["challenge"])
             )
             await enter_tenant(conn, str(row["tenant_id"]))
-            await self._store_passkey(conn, str(row["user_id"]), str(row["tenant_id"]), created)
+            await self.store_passkey(conn, str(row["user_id"]), str(row["tenant_id"]), created)
             return await self._activate(conn, row, client, factor="clé d'accès")
 
-    async def _store_passkey(
-        self, conn: Connection, user_id: str, tenant_id: str, created: passkeys.NewPasskey
-    ) -> None:
+    async def store_passkey(self, conn: Connection, user_id: str, tenant_id: str, created: passkeys.NewPasskey) -> None:
         if await conn.fetchval("SELECT 1 FROM passkeys WHERE credential_id = $1", created.credential_id):
             raise ServiceError(ErrorCode.CONFLICT, "Cette clé d'accès est déjà enregistrée.")
         await conn.execute(
@@ -289,10 +287,6 @@ class AuthService:
     # -- login -------------------------------------------------------------------------------------
     async def login_password(self, login: str, password: str, client: Client) -> LoginChallenge:
         keys = (account_key(login), address_key(client.address))
-        if await self.throttle.locked(*keys):
-            await asyncio.to_thread(passwords.verify_against_dummy, password)  # same cost as any other answer
-            await self.throttle.failure(*keys)
-            raise bad_credentials()
         async with identity_lookup(self.db) as conn:
             user = await conn.fetchrow(
                 "SELECT id, tenant_id, password_hash, display_name, totp_enabled, "
@@ -300,23 +294,30 @@ class AuthService:
                 "FROM users WHERE login = $1 AND status = 'active'",
                 login.strip().lower(),
             )
-            ok = (
-                await asyncio.to_thread(passwords.verify_password, user["password_hash"], password)
-                if user is not None and user["password_hash"]
-                else await asyncio.to_thread(passwords.verify_against_dummy, password)
-            )
-            if user is not None and not ok:
-                await enter_tenant(conn, str(user["tenant_id"]))
-                await security_events.record(
-                    conn,
-                    kind="login_failed",
-                    tenant_id=str(user["tenant_id"]),
-                    actor_id=str(user["id"]),
-                    summary=f"Échec de connexion pour {user['display_name']} (mot de passe).",
-                )
-        if user is None or not ok:
-            await self.throttle.failure(*keys)
+        locked = await self.throttle.locked(*keys)
+        # Every path costs one Argon2 verification, so timing tells nothing either.
+        if locked or user is None or not user["password_hash"]:
+            await asyncio.to_thread(passwords.verify_against_dummy, password)
+            ok = False
+        else:
+            ok = await asyncio.to_thread(passwords.verify_password, user["password_hash"], password)
+        if not ok:
+            newly_locked = await self.throttle.failure(*keys)
+            if user is not None:
+                tenant_id, user_id = str(user["tenant_id"]), str(user["id"])
+                async with self.db.tenant(tenant_id) as conn:
+                    await security_events.record(
+                        conn,
+                        kind="login_failed",
+                        tenant_id=tenant_id,
+                        actor_id=user_id,
+                        summary=f"Échec de connexion pour {user['display_name']} "
+                        + ("(compte verrouillé)." if locked else "(mot de passe)."),
+                    )
+                if account_key(login) in newly_locked:
+                    await self._record_lockout(tenant_id, user_id, user["display_name"])
             raise bad_credentials()
+        assert user is not None
         challenge = str(uuid.uuid4())
         async with identity_lookup(self.db) as conn:
             await conn.execute(
@@ -342,8 +343,20 @@ class AuthService:
             raise ServiceError(ErrorCode.UNAUTHENTICATED, "Étape expirée : reprenez la connexion.")
         return row
 
+    async def _record_lockout(self, tenant_id: str, user_id: str, display_name: str) -> None:
+        async with self.db.tenant(tenant_id) as conn:
+            await security_events.record(
+                conn,
+                kind="account_locked",
+                tenant_id=tenant_id,
+                actor_id=user_id,
+                summary=f"Compte de {display_name} verrouillé 15 minutes après des échecs de connexion répétés.",
+            )
+
     async def _factor_failed(self, row: Any, client: Client, what: str) -> ServiceError:
-        await self.throttle.failure(account_key(row["login"]), address_key(client.address))
+        locked = await self.throttle.failure(account_key(row["login"]), address_key(client.address))
+        if account_key(row["login"]) in locked:
+            await self._record_lockout(str(row["tenant_id"]), str(row["user_id"]), row["display_name"])
         async with self.db.tenant(str(row["tenant_id"])) as conn:
             await security_events.record(
                 conn,

@@ -54,8 +54,10 @@ class Throttle:
         )
         return bool(value)
 
-    async def failure(self, *keys: str) -> None:
+    async def failure(self, *keys: str) -> set[str]:
+        """Count one failure against each key; return the keys this failure locked for the full lockout."""
         now = datetime.now(UTC)
+        locked: set[str] = set()
         async with self.db.transaction() as conn:
             for key in keys:
                 row = await conn.fetchrow(
@@ -71,9 +73,13 @@ class Throttle:
                     self.policy.address_window,
                 )
                 assert row is not None
-                lock = lock_for(int(row["failures"]), self.policy, is_account=key.startswith("acct:"))
+                failures = int(row["failures"])
+                lock = lock_for(failures, self.policy, is_account=key.startswith("acct:"))
                 if lock is not None:
                     await conn.execute("UPDATE auth_throttle SET locked_until = $2 WHERE key = $1", key, now + lock)
+                    if failures == self.policy.lockout_after or not key.startswith("acct:"):
+                        locked.add(key)
+        return locked
 
     async def success(self, key: str) -> None:
         await self.db.pool.execute("DELETE FROM auth_throttle WHERE key = $1", key)

@@ -247,6 +247,11 @@ FIELD_POLICIES: dict[str, Rule] = {
     "Mutation.regenerateRecoveryCodes": OWN_ACCOUNT_FRESH_MFA,
     "Mutation.removePasskey": OWN_ACCOUNT_FRESH_MFA,
     "Mutation.renamePasskey": AUTHENTICATED,
+    "Mutation.beginTotpSetup": OWN_ACCOUNT_FRESH_MFA,
+    "Mutation.confirmTotpSetup": OWN_ACCOUNT_FRESH_MFA,
+    "Mutation.disableTotp": OWN_ACCOUNT_FRESH_MFA,
+    "Mutation.beginPasskeyRegistration": OWN_ACCOUNT_FRESH_MFA,
+    "Mutation.finishPasskeyRegistration": OWN_ACCOUNT_FRESH_MFA,
     # subscriptions
     "Subscription.crisisEvents": CRISIS_MEMBER,
     # the regional subgraph

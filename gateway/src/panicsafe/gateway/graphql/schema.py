@@ -21,7 +21,6 @@ from strawberry.extensions import FieldExtension
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from panicsafe.contracts.actor import Actor, CrisisMembership
 from panicsafe.contracts.errors import ErrorCode
 from panicsafe.contracts.events import CloudEvent, LogbookKind, Mode
 from panicsafe.core.errors import ServiceError, forbidden, invalid, not_found
@@ -37,6 +36,7 @@ from panicsafe.gateway.identity.qr import qr_svg
 from panicsafe.gateway.store import tenancy
 
 RECHECK_S = 30.0
+REGION_RE = re.compile(r"^[A-Z0-9-]{2,12}$")
 LOGIN_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 GInfo = Info[GatewayContext, None]
 
@@ -329,9 +329,14 @@ class Mutation:
             policy.require_tenant_admin(principal)
         else:
             policy.require_grant(principal, crisis_id, role or models.CrisisRole.MEMBER)
-        if tenant_role == models.TenantRole.ADMIN:
+        if tenant_role == models.TenantRole.ADMIN or input.supervisor_region:
             policy.require_tenant_admin(principal)
             policy.require_fresh_mfa(principal)
+        region = None
+        if input.supervisor_region:
+            region = input.supervisor_region.strip().upper()
+            if not REGION_RE.match(region) or crisis_id is not None:
+                raise invalid("supervisorRegion : code de région invalide (ou invitation liée à une crise).")
         token = secrets.token_urlsafe(32)
         async with services.db.tenant(principal.tenant_id) as conn:
             if crisis_id is not None:
@@ -344,6 +349,10 @@ class Mutation:
                     raise invalid("cellIds : cellule inconnue pour cette crise.")
             else:
                 cell_ids = []
+            if region is not None:
+                tenant_row = await tenancy.tenant(conn, principal.tenant_id)
+                if tenant_row is None or tenant_row["kind"] != "authority" or tenant_row["region"] != region:
+                    raise forbidden("Seule une autorité régionale désigne des superviseurs de sa région.")
             if await tenancy.login_taken(conn, login):
                 raise ServiceError(ErrorCode.CONFLICT, "Cet identifiant est déjà pris.")
             invitation_id = await tenancy.create_invitation(
@@ -358,6 +367,7 @@ class Mutation:
                 crisis_function=input.crisis_function,
                 cell_ids=cell_ids,
                 created_by=principal.user_id,
+                supervisor_region=region,
                 expires_at=datetime.now(UTC) + timedelta(seconds=services.settings.invitation_ttl_s),
             )
             await security_events.record(
@@ -710,6 +720,35 @@ class Mutation:
             )
         return str(result).endswith(" 1")
 
+    @strawberry.mutation(description="Prépare une nouvelle application d'authentification (QR code à scanner).")
+    async def begin_totp_setup(self, info: GInfo) -> t.TotpSetup:
+        setup = await info.context.services.factors.begin_totp(await _principal(info))
+        return t.TotpSetup(
+            setup_id=strawberry.ID(setup.setup_id), secret=setup.secret, uri=setup.uri, qr_svg=setup.qr_svg
+        )
+
+    @strawberry.mutation
+    async def confirm_totp_setup(self, info: GInfo, setup_id: strawberry.ID, code: str) -> bool:
+        await info.context.services.factors.confirm_totp(await _principal(info), str(setup_id), code)
+        return True
+
+    @strawberry.mutation
+    async def disable_totp(self, info: GInfo) -> bool:
+        await info.context.services.factors.disable_totp(await _principal(info))
+        return True
+
+    @strawberry.mutation(description="Options WebAuthn pour ajouter une clé d'accès à votre compte.")
+    async def begin_passkey_registration(self, info: GInfo) -> t.PasskeyRegistration:
+        setup_id, options = await info.context.services.factors.begin_passkey(await _principal(info))
+        return t.PasskeyRegistration(setup_id=strawberry.ID(setup_id), options=cast(JSON, options))
+
+    @strawberry.mutation
+    async def finish_passkey_registration(self, info: GInfo, setup_id: strawberry.ID, credential: JSON) -> bool:
+        if not isinstance(credential, dict):
+            raise invalid("credential : objet attendu.")
+        await info.context.services.factors.finish_passkey(await _principal(info), str(setup_id), credential)
+        return True
+
 
 async def _open_crisis(conn: Any, crisis_id: str) -> Any:
     row = await tenancy.crisis(conn, crisis_id)
@@ -790,19 +829,6 @@ class Subscription:
                     policy.require_member(current, crisis_key)
                     checked = time.monotonic()
                 yield _event(event)
-
-
-def actor_of(principal: Principal) -> Actor:
-    """The internal actor a downstream service sees for this principal."""
-    return Actor(
-        subject=principal.user_id,
-        tenant=principal.tenant_id,
-        tenant_roles=[principal.tenant_role.value],
-        memberships=[
-            CrisisMembership(crisis=a.crisis_id, roles=[a.role.value], cells=sorted(a.cells))
-            for a in principal.crises.values()
-        ],
-    )
 
 
 def root_field_keys(schema: strawberry.Schema) -> list[str]:

@@ -186,3 +186,18 @@ class InvitationInput:
     crisis_role: CrisisRole | None = None
     crisis_function: str | None = None
     cell_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
+    supervisor_region: str | None = None
+
+
+@strawberry.type
+class TotpSetup:
+    setup_id: strawberry.ID
+    secret: str
+    uri: str
+    qr_svg: str
+
+
+@strawberry.type
+class PasskeyRegistration:
+    setup_id: strawberry.ID
+    options: JSON
