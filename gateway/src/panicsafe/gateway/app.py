@@ -11,7 +11,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import uvicorn
-from fastapi import FastAPI
 
 from panicsafe.core.bus.rpc import RpcRouter
 from panicsafe.core.service import Runtime, ServiceSpec
@@ -22,6 +21,7 @@ from panicsafe.gateway.auth.access import AccessTokens
 from panicsafe.gateway.auth.factors import FactorService
 from panicsafe.gateway.auth.service import AuthService
 from panicsafe.gateway.auth.throttle import Throttle, ThrottlePolicy
+from panicsafe.gateway.edge import ASGIApp
 from panicsafe.gateway.graphql_context import GatewayServices
 from panicsafe.gateway.handlers import build_router
 from panicsafe.gateway.http import create_app
@@ -101,9 +101,9 @@ class Gateway:
         self.settings = settings
         self.runtime: Runtime | None = None
         self.hub: EventHub | None = None
-        self.app: FastAPI | None = None
+        self.app: ASGIApp | None = None
 
-    async def start(self) -> FastAPI:
+    async def start(self) -> ASGIApp:
         spec = build_spec()
         runtime = Runtime(spec, self.settings)
         self.runtime = runtime

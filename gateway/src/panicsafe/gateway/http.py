@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import json
 from pathlib import Path
+from typing import Any
 
+from cross_web import HTTPException
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
@@ -19,42 +22,56 @@ from panicsafe.core.errors import ServiceError
 from panicsafe.core.service import Runtime
 from panicsafe.core.settings import Environment
 from panicsafe.gateway.auth.routes import build_auth_router, error_response
+from panicsafe.gateway.edge import ASGIApp, Edge
 from panicsafe.gateway.federation import build_federation_schema
 from panicsafe.gateway.graphql.limits import MAX_QUERY_BYTES, graphql_extensions
 from panicsafe.gateway.graphql.schema import build_schema
 from panicsafe.gateway.graphql_context import GatewayContext, GatewayServices
 from panicsafe.gateway.settings import GatewaySettings
 
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'; form-action 'self'"
-    ),
-    "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Permissions-Policy": "camera=(self), microphone=(self), geolocation=()",
-}
 MAX_AUTH_BODY = 65_536
 STATIC = Path(__file__).parent / "static"
 
 
-def create_app(runtime: Runtime, settings: GatewaySettings, services: GatewayServices) -> FastAPI:
+def body_limit(path: str) -> int:
+    graphql = path.startswith(("/graphql", "/federation/graphql"))
+    return MAX_QUERY_BYTES + 4096 if graphql else MAX_AUTH_BODY
+
+
+class GatewayGraphQLRouter(GraphQLRouter[GatewayContext, None]):
+    """Strawberry's router, answering malformed requests with our error envelope and stable codes."""
+
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            decoded = json.loads(data)
+        except (ValueError, RecursionError) as exc:  # also bad UTF-8, huge integers, deep nesting
+            raise HTTPException(400, "Corps JSON illisible.") from exc
+        if not isinstance(decoded, dict):
+            raise HTTPException(400, "Le corps doit être un objet JSON (les lots ne sont pas acceptés).")
+        return decoded
+
+    async def run(self, request: Any, context: Any = None, root_value: Any = None) -> Any:
+        try:
+            return await super().run(request, context=context, root_value=root_value)
+        except HTTPException as exc:
+            code = ErrorCode.NOT_FOUND if exc.status_code == 404 else ErrorCode.INVALID
+            response = error_response(ServiceError(code, exc.reason))
+            response.status_code = exc.status_code
+            return response
+
+
+def create_app(runtime: Runtime, settings: GatewaySettings, services: GatewayServices) -> ASGIApp:
     app = FastAPI(title="PanicSAFE gateway", docs_url=None, redoc_url=None, openapi_url=None)
     development = settings.environment == Environment.DEVELOPMENT
 
-    @app.middleware("http")
-    async def edge(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        graphql = request.url.path.startswith(("/graphql", "/federation/graphql"))
-        limit = MAX_QUERY_BYTES + 4096 if graphql else MAX_AUTH_BODY
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > limit):
-            response: Response = error_response(ServiceError(ErrorCode.INVALID, "Requête trop volumineuse."))
-        else:
-            response = await call_next(request)
-        response.headers.update(SECURITY_HEADERS)
-        return response
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {401: ErrorCode.UNAUTHENTICATED, 403: ErrorCode.FORBIDDEN, 404: ErrorCode.NOT_FOUND}.get(
+            exc.status_code, ErrorCode.INVALID
+        )
+        body = error_response(ServiceError(code, str(exc.detail)))
+        body.status_code = exc.status_code if exc.status_code < 500 else 400
+        return body
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
@@ -78,7 +95,7 @@ def create_app(runtime: Runtime, settings: GatewaySettings, services: GatewaySer
         return GatewayContext(services)
 
     app.include_router(
-        GraphQLRouter(
+        GatewayGraphQLRouter(
             schema,
             context_getter=context_getter,
             graphql_ide="graphiql" if development else None,
@@ -92,7 +109,7 @@ def create_app(runtime: Runtime, settings: GatewaySettings, services: GatewaySer
     # The regional subgraph: aggregated indicators for ARS and CERT Santé, composed by a federation router.
     federation_schema = build_federation_schema(graphql_extensions(development=development))
     app.include_router(
-        GraphQLRouter(
+        GatewayGraphQLRouter(
             federation_schema,
             context_getter=context_getter,
             graphql_ide=None,
@@ -127,7 +144,7 @@ def create_app(runtime: Runtime, settings: GatewaySettings, services: GatewaySer
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     app.state.schema = schema
-    return app
+    return Edge(app, body_limit)
 
 
 async def _service_health(runtime: Runtime, name: str) -> dict[str, object]:

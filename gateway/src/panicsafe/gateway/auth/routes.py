@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from panicsafe.contracts.errors import ErrorCode
 from panicsafe.core.errors import ServiceError
@@ -35,48 +35,58 @@ def error_response(error: ServiceError) -> JSONResponse:
     return JSONResponse({"error": error.body().model_dump(mode="json")}, status_code=STATUS[error.code])
 
 
+def _printable(value: str) -> str:
+    if "\x00" in value or any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+        raise ValueError("caractère interdit (NUL ou demi-paire)")
+    return value
+
+
+# Every string that comes in: no NUL (PostgreSQL refuses it) and no lone surrogate.
+Text = Annotated[str, AfterValidator(_printable)]
+
+
 class InvitationToken(BaseModel):
-    token: str = Field(min_length=16, max_length=200)
+    token: Text = Field(min_length=16, max_length=200)
 
 
 class PasswordEnrolment(InvitationToken):
-    password: str = Field(min_length=1, max_length=1024)
+    password: Text = Field(min_length=1, max_length=1024)
 
 
 class EnrolmentCode(BaseModel):
-    enrolment: str = Field(max_length=64)
-    code: str = Field(min_length=1, max_length=16)
+    enrolment: Text = Field(max_length=64)
+    code: Text = Field(min_length=1, max_length=16)
 
 
 class EnrolmentPasskey(BaseModel):
-    enrolment: str = Field(max_length=64)
+    enrolment: Text = Field(max_length=64)
     credential: dict[str, Any]
 
 
 class EnrolmentRef(BaseModel):
-    enrolment: str = Field(max_length=64)
+    enrolment: Text = Field(max_length=64)
 
 
 class Login(BaseModel):
-    login: str = Field(min_length=1, max_length=128)
-    password: str = Field(min_length=1, max_length=1024)
+    login: Text = Field(min_length=1, max_length=128)
+    password: Text = Field(min_length=1, max_length=1024)
 
 
 class ChallengeCode(BaseModel):
-    challenge: str = Field(max_length=64)
-    code: str = Field(min_length=1, max_length=32)
+    challenge: Text = Field(max_length=64)
+    code: Text = Field(min_length=1, max_length=32)
 
 
 class PasskeyOptionsRequest(BaseModel):
-    challenge: str | None = Field(default=None, max_length=64)
+    challenge: Text | None = Field(default=None, max_length=64)
 
 
 class Reauthentication(BaseModel):
-    code: str = Field(min_length=1, max_length=16)
+    code: Text = Field(min_length=1, max_length=16)
 
 
 class PasskeyLogin(BaseModel):
-    challenge: str = Field(max_length=64)
+    challenge: Text = Field(max_length=64)
     credential: dict[str, Any]
 
 

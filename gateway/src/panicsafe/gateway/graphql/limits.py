@@ -39,6 +39,7 @@ from graphql import (
     NamedTypeNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    StringValueNode,
     Undefined,
     ValidationRule,
     ValueNode,
@@ -292,6 +293,53 @@ class SourceSizeLimiter(SchemaExtension):
         yield
 
 
+class InputSanity(SchemaExtension):
+    """Refuses, before validation, what must never reach a resolver or PostgreSQL: empty selection
+    sets (graphql-core parses `{ }`, and the depth rule then fails), and NUL characters or lone
+    surrogates in any string, inline or in variables."""
+
+    def on_validate(self) -> Iterator[None]:
+        document = self.execution_context.graphql_document
+        if document is not None:
+            for node in _walk(document):
+                if isinstance(node, SelectionSetNode) and not node.selections:
+                    raise ServiceError(ErrorCode.INVALID, "Sélection vide : demandez au moins un champ.")
+                if isinstance(node, StringValueNode) and _unsafe_text(node.value):
+                    raise ServiceError(ErrorCode.INVALID, "Caractère interdit dans une chaîne (NUL ou demi-paire).")
+        if _unsafe_value(self.execution_context.variables):
+            raise ServiceError(ErrorCode.INVALID, "Caractère interdit dans une variable (NUL ou demi-paire).")
+        yield
+
+
+def _walk(node: Any) -> Iterator[Any]:
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        for key in getattr(current, "keys", ()):
+            value = getattr(current, key, None)
+            if isinstance(value, tuple | list):
+                stack.extend(v for v in value if hasattr(v, "keys"))
+            elif hasattr(value, "keys") and not isinstance(value, dict):
+                stack.append(value)
+
+
+def _unsafe_text(text: str) -> bool:
+    return "\x00" in text or any(0xD800 <= ord(c) <= 0xDFFF for c in text)
+
+
+def _unsafe_value(value: Any, depth: int = 0) -> bool:
+    if depth > 64:
+        return True
+    if isinstance(value, str):
+        return _unsafe_text(value)
+    if isinstance(value, dict):
+        return any(_unsafe_value(k, depth + 1) or _unsafe_value(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_unsafe_value(v, depth + 1) for v in value)
+    return False
+
+
 # --- error masking -----------------------------------------------------------------------------
 
 
@@ -398,6 +446,7 @@ def graphql_extensions(*, development: bool) -> list[ExtensionFactory]:
     return [
         error_masking_extension,
         SourceSizeLimiter,
+        InputSanity,
         lambda: MaxTokensLimiter(MAX_TOKENS),
         lambda: ParserCache(maxsize=CACHE_SIZE),
         lambda: ValidationCache(maxsize=CACHE_SIZE),

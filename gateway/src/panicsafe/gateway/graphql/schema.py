@@ -11,13 +11,15 @@ import dataclasses
 import re
 import secrets
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import FieldExtension
+from graphql.language import OperationType
+from starlette.websockets import WebSocket
+from strawberry.extensions import FieldExtension, SchemaExtension
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
@@ -36,6 +38,7 @@ from panicsafe.gateway.identity.qr import qr_svg
 from panicsafe.gateway.store import tenancy
 
 RECHECK_S = 30.0
+EARLIEST_T0 = datetime(2000, 1, 1, tzinfo=UTC)
 REGION_RE = re.compile(r"^[A-Z0-9-]{2,12}$")
 LOGIN_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 GInfo = Info[GatewayContext, None]
@@ -404,6 +407,8 @@ class Mutation:
             raise invalid("t0 : indiquez le fuseau horaire.")
         if input.t0 > now + timedelta(minutes=5):
             raise invalid("t0 : la prise de connaissance ne peut pas être dans le futur.")
+        if input.t0 < EARLIEST_T0:
+            raise invalid("t0 : date de prise de connaissance invraisemblable.")
         kinds = [models.CellKind(k) for k in input.cells] if input.cells is not None else None
         async with info.context.services.db.tenant(principal.tenant_id) as conn:
             establishment_ids = [_uuid_arg(e, "establishmentIds") for e in input.establishment_ids]
@@ -859,6 +864,25 @@ class GatewaySchema(strawberry.Schema):
             super().process_errors(unexpected, execution_context)
 
 
+class SubscriptionsOverWebSocket(SchemaExtension):
+    """A subscription sent as a plain HTTP request gets `invalid`, not an internal error."""
+
+    def on_validate(self) -> Iterator[None]:
+        document = self.execution_context.graphql_document
+        context = self.execution_context.context
+        request = getattr(context, "request", None)
+        over_http = request is not None and not isinstance(request, WebSocket)
+        if (
+            document is not None
+            and over_http
+            and any(getattr(d, "operation", None) == OperationType.SUBSCRIPTION for d in document.definitions)
+        ):
+            raise ServiceError(ErrorCode.INVALID, "Les abonnements passent par WebSocket (graphql-transport-ws).")
+        yield
+
+
 def build_schema(extensions: list[Any]) -> strawberry.Schema:
     guard_root_fields(Query, Mutation)
-    return GatewaySchema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions)
+    return GatewaySchema(
+        query=Query, mutation=Mutation, subscription=Subscription, extensions=[*extensions, SubscriptionsOverWebSocket]
+    )
