@@ -38,6 +38,9 @@ format:
 test: setup lint
 	$(UV) run --frozen pytest $(PYTEST_ARGS)
 
+# The bench targets (and the setup they run first) see PANICSAFE_BENCH=1: setup then installs wrk.
+bench bench-%: export PANICSAFE_BENCH := 1
+
 bench: setup
 	$(UV) run --frozen python -m bench
 

@@ -30,4 +30,13 @@ if [ ! -f "$federation/node_modules/.package-lock.json" ] \
   echo "setup: installing the federation router (npm ci in $federation)"
   npm ci --prefix "$federation" --no-audit --no-fund --silent
 fi
+# Benchmarks only (`make bench`, `make bench-<name>` set PANICSAFE_BENCH=1): wrk, the HTTP load generator.
+if [ "${PANICSAFE_BENCH:-0}" = "1" ] && ! command -v wrk >/dev/null 2>&1; then
+  echo "setup: installing wrk (benchmarks)"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  if ! { $SUDO apt-get update -qq \
+      && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends wrk >/dev/null; }; then
+    echo "setup: could not install wrk; bench/gateway.py falls back to bench/loadgen.py (slower)" >&2
+  fi
+fi
 echo "setup: ok"
