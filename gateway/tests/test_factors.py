@@ -5,7 +5,17 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from gwclient import PASSWORD, GatewayUnderTest, enrol_with_totp, gql, gql_raw, new_tenant_admin, session_of
+from gwclient import (
+    PASSWORD,
+    GatewayUnderTest,
+    declare,
+    enrol_with_totp,
+    gql,
+    gql_raw,
+    invite_and_enrol,
+    new_tenant_admin,
+    session_of,
+)
 from nats.aio.client import Client
 from softauthn import SoftAuthenticator
 
@@ -204,3 +214,32 @@ def test_downstream_services_accept_the_gateways_actor_tokens(gateway: GatewayUn
     assert seen.tenant == principal.tenant_id
     assert [(m.crisis, m.roles, m.cells) for m in seen.memberships] == [("c1", ["coordinator"], ["cell-a", "cell-b"])]
     assert not any(keys.glob("access*"))  # user access-token keys live elsewhere: services never see them
+
+
+async def test_every_event_of_an_exercise_crisis_is_marked_exercise(gateway: GatewayUnderTest, nc: Client) -> None:
+    """Exercise data never mixes with a real crisis: each event of an exercise crisis says so."""
+    async with gateway.client() as client:
+        admin = await new_tenant_admin(gateway, client)
+        crisis = await declare(client, admin, "Exercice rançongiciel", mode="EXERCISE")
+        await invite_and_enrol(client, admin, crisis_id=crisis["id"], crisis_role="OBSERVER")
+        await gql(
+            client,
+            admin.session,
+            'mutation($c: ID!) { createCell(crisisId: $c, name: "Animation") { id } }',
+            {"c": crisis["id"]},
+        )
+    subscription = await nc.jetstream().pull_subscribe(
+        f"evt.{admin.tenant_id}.{crisis['id']}.>", durable=f"ex{secrets.token_hex(4)}"
+    )
+    events: list[CloudEvent] = []
+    for _ in range(5):
+        try:
+            events += [CloudEvent.model_validate_json(m.data) for m in await subscription.fetch(50, timeout=2)]
+        except TimeoutError:
+            break
+    kinds = {e.short_type for e in events}
+    assert {"crisis_declared", "invitation_created", "membership_changed", "cell_created"} <= kinds
+    assert {e.mode.value for e in events} == {"exercise"}
+    declared = next(e for e in events if e.short_type == "crisis_declared")
+    assert declared.logbook is not None
+    assert "EXERCICE" in declared.logbook.summary

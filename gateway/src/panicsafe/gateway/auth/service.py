@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from panicsafe.contracts.errors import ErrorCode, FieldError
+from panicsafe.contracts.events import Mode
 from panicsafe.core.crypto import EnvelopeCipher
 from panicsafe.core.db.database import Connection, Database
 from panicsafe.core.errors import ServiceError, invalid, not_found
@@ -175,8 +176,8 @@ class AuthService:
 
     async def _join_crisis_from_invitation(self, conn: Connection, invitation: Any, user_id: str) -> None:
         crisis_id = invitation["crisis_id"]
-        exists = await conn.fetchval("SELECT status <> 'closed' FROM crises WHERE id = $1", crisis_id)
-        if not exists:
+        crisis = await conn.fetchrow("SELECT status, mode FROM crises WHERE id = $1", crisis_id)
+        if crisis is None or crisis["status"] == "closed":
             return  # the crisis closed since: the account is created, without membership
         await conn.execute(
             "INSERT INTO crisis_members (crisis_id, user_id, tenant_id, role, function) VALUES ($1, $2, $3, $4, $5)",
@@ -194,6 +195,17 @@ class AuthService:
                 user_id,
                 crisis_id,
             )
+        role = invitation["crisis_role"] or "member"
+        await security_events.record(
+            conn,
+            kind="membership_changed",
+            tenant_id=str(invitation["tenant_id"]),
+            actor_id=user_id,
+            crisis_id=str(crisis_id),
+            mode=Mode(crisis["mode"]),
+            summary=f"{invitation['display_name']} rejoint la crise sur invitation (rôle {role}).",
+            data={"user_id": user_id, "role": role, "previous_role": None},
+        )
 
     async def _enrolment(self, conn: Connection, enrolment_token: str) -> Any:
         row = await conn.fetchrow(

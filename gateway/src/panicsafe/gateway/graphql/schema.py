@@ -77,6 +77,30 @@ def _mode(row: Any) -> Mode:
     return Mode.EXERCISE if row["mode"] == "exercise" else Mode.REAL
 
 
+async def _crisis_event(
+    conn: Any,
+    principal: Principal,
+    crisis_row: Any,
+    *,
+    kind: str,
+    summary: str,
+    data: dict[str, Any] | None = None,
+    logbook_kind: LogbookKind = LogbookKind.SYSTEM,
+) -> None:
+    """An event of one crisis: its id and its mode (real or exercise) always come from the crisis row."""
+    await security_events.record(
+        conn,
+        kind=kind,
+        tenant_id=principal.tenant_id,
+        actor_id=principal.user_id,
+        crisis_id=str(crisis_row["id"]),
+        mode=_mode(crisis_row),
+        summary=summary,
+        data=data,
+        logbook_kind=logbook_kind,
+    )
+
+
 # -- conversions ---------------------------------------------------------------------------------
 
 
@@ -342,8 +366,9 @@ class Mutation:
                 raise invalid("supervisorRegion : code de région invalide (ou invitation liée à une crise).")
         token = secrets.token_urlsafe(32)
         async with services.db.tenant(principal.tenant_id) as conn:
+            crisis_row = None
             if crisis_id is not None:
-                row = await tenancy.crisis(conn, crisis_id)
+                crisis_row = row = await tenancy.crisis(conn, crisis_id)
                 if row is None or row["status"] == "closed":
                     raise ServiceError(ErrorCode.CONFLICT, "La crise est close.")
                 cell_ids = [_uuid_arg(c, "cellIds") for c in input.cell_ids]
@@ -373,14 +398,17 @@ class Mutation:
                 supervisor_region=region,
                 expires_at=datetime.now(UTC) + timedelta(seconds=services.settings.invitation_ttl_s),
             )
-            await security_events.record(
-                conn,
-                kind="invitation_created",
-                tenant_id=principal.tenant_id,
-                actor_id=principal.user_id,
-                crisis_id=crisis_id,
-                summary=f"{principal.display_name} a invité {display_name} ({login}).",
-            )
+            summary = f"{principal.display_name} a invité {display_name} ({login})."
+            if crisis_row is not None:  # an invitation into a crisis is an event of that crisis (and its mode)
+                await _crisis_event(conn, principal, crisis_row, kind="invitation_created", summary=summary)
+            else:
+                await security_events.record(
+                    conn,
+                    kind="invitation_created",
+                    tenant_id=principal.tenant_id,
+                    actor_id=principal.user_id,
+                    summary=summary,
+                )
             row = await tenancy.invitation(conn, invitation_id)
         link = f"{services.settings.public_url.rstrip('/')}/#/invitation/{token}"
         return t.IssuedInvitation(invitation=_invitation(row), link=link, qr_svg=qr_svg(link))
@@ -441,13 +469,11 @@ class Mutation:
             row = await tenancy.crisis(conn, crisis_id)
             assert row is not None
             mode = _mode(row)
-            await security_events.record(
+            await _crisis_event(
                 conn,
+                principal,
+                row,
                 kind="crisis_declared",
-                tenant_id=principal.tenant_id,
-                actor_id=principal.user_id,
-                crisis_id=crisis_id,
-                mode=mode,
                 logbook_kind=LogbookKind.DECISION,
                 summary=f"Crise déclarée par {principal.display_name} : « {title} », gravité {input.severity.value}, "
                 f"T0 {input.t0.astimezone(UTC):%d/%m/%Y %H:%M} UTC"
@@ -498,13 +524,11 @@ class Mutation:
                 if "unique" in str(exc).lower():
                     raise ServiceError(ErrorCode.CONFLICT, "Une cellule porte déjà ce nom.") from exc
                 raise
-            await security_events.record(
+            await _crisis_event(
                 conn,
+                principal,
+                crisis,
                 kind="cell_created",
-                tenant_id=principal.tenant_id,
-                actor_id=principal.user_id,
-                crisis_id=str(crisis_id),
-                mode=_mode(crisis),
                 summary=f"Cellule « {clean} » créée par {principal.display_name}.",
             )
         return t.Cell(id=strawberry.ID(cell_id), kind=kind, name=clean)
@@ -550,13 +574,11 @@ class Mutation:
                     user_id=target,
                     member=True,
                 )
-            await security_events.record(
+            await _crisis_event(
                 conn,
+                principal,
+                crisis,
                 kind="membership_changed",
-                tenant_id=principal.tenant_id,
-                actor_id=principal.user_id,
-                crisis_id=crisis_key,
-                mode=_mode(crisis),
                 summary=f"{principal.display_name} a nommé un membre : rôle {role_value.value}"
                 + (f", fonction {function}" if function else "")
                 + ".",
@@ -575,13 +597,11 @@ class Mutation:
                 policy.require_fresh_mfa(principal)
             removed = await tenancy.remove_member(conn, crisis_key, target)
             if removed:
-                await security_events.record(
+                await _crisis_event(
                     conn,
+                    principal,
+                    crisis,
                     kind="membership_changed",
-                    tenant_id=principal.tenant_id,
-                    actor_id=principal.user_id,
-                    crisis_id=crisis_key,
-                    mode=_mode(crisis),
                     summary=f"{principal.display_name} a retiré un membre de la crise.",
                     data={"user_id": target, "role": None, "previous_role": previous},
                 )
@@ -614,13 +634,11 @@ class Mutation:
                 user_id=target,
                 member=member,
             )
-            await security_events.record(
+            await _crisis_event(
                 conn,
+                principal,
+                crisis,
                 kind="membership_changed",
-                tenant_id=principal.tenant_id,
-                actor_id=principal.user_id,
-                crisis_id=crisis_key,
-                mode=_mode(crisis),
                 summary=f"{principal.display_name} a {'ajouté' if member else 'retiré'} un membre "
                 f"{'à' if member else 'de'} la cellule « {cell['name']} ».",
                 data={"user_id": target, "cell_id": str(cell["id"]), "member": member},
@@ -780,13 +798,11 @@ async def _change_crisis(info: GInfo, principal: Principal, crisis_id: str, *, s
         if severity is not None and before["severity"] != row["severity"]:
             changes.append(f"gravité {before['severity']} → {row['severity']}")
         if changes:
-            await security_events.record(
+            await _crisis_event(
                 conn,
+                principal,
+                row,
                 kind="crisis_closed" if row["status"] == "closed" else "crisis_updated",
-                tenant_id=principal.tenant_id,
-                actor_id=principal.user_id,
-                crisis_id=crisis_id,
-                mode=_mode(row),
                 logbook_kind=LogbookKind.DECISION,
                 summary=f"{principal.display_name} : " + ", ".join(changes) + ".",
                 data={"status": row["status"], "severity": row["severity"]},
