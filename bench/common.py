@@ -38,6 +38,7 @@ class Result:
     benchmark: str
     load_before: float = field(default_factory=lambda: os.getloadavg()[0])
     figures: list[Figure] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # how it was measured, caveats (written when present)
 
     def add(self, figure: Figure) -> None:
         self.figures.append(figure)
@@ -51,6 +52,8 @@ class Result:
             "machine": {"cpus": os.cpu_count(), "load_before": round(self.load_before, 2)},
             "figures": [f.as_dict() for f in self.figures],
         }
+        if self.notes:
+            body["notes"] = self.notes
         path.write_text(json.dumps(body, indent=2) + "\n")
         return path
 
@@ -64,4 +67,5 @@ class Result:
             if f.target is not None:
                 line += f"  target {f.target} {'met' if f.met else 'NOT met'}"
             rows.append(line)
+        rows += [f"  note: {note}" for note in self.notes]
         return "\n".join(rows)
