@@ -11,6 +11,7 @@ from typing import Any
 from panicsafe.contracts.events import NO_CRISIS, CloudEvent, LogbookKind, LogbookPart, Mode, event_type
 from panicsafe.core.bus.outbox import append_event
 from panicsafe.core.db.database import Connection
+from panicsafe.gateway.domain.policy import Principal
 
 
 async def record(
@@ -37,3 +38,12 @@ async def record(
     )
     await append_event(conn, event)
     return event
+
+
+async def record_for(
+    conn: Connection, principal: Principal, *, kind: str, summary: str, data: dict[str, Any] | None = None
+) -> CloudEvent:
+    """An event of the principal's own account (tenant-level, no crisis): factors, sessions, tenant settings."""
+    return await record(
+        conn, kind=kind, tenant_id=principal.tenant_id, actor_id=principal.user_id, summary=summary, data=data
+    )

@@ -17,6 +17,7 @@ from panicsafe.gateway.auth.service import BAD_CODE, TOTP_PURPOSE, AuthService
 from panicsafe.gateway.domain.policy import Principal
 from panicsafe.gateway.identity import passkeys, totp
 from panicsafe.gateway.identity.qr import qr_svg
+from panicsafe.gateway.store import tenancy
 
 SETUP_TTL = timedelta(minutes=10)
 
@@ -88,11 +89,10 @@ class FactorService:
                 sealed,
                 step,
             )
-            await security_events.record(
+            await security_events.record_for(
                 conn,
+                principal,
                 kind="factor_changed",
-                tenant_id=principal.tenant_id,
-                actor_id=principal.user_id,
                 summary=f"{principal.display_name} a configuré une nouvelle application d'authentification.",
             )
 
@@ -104,20 +104,16 @@ class FactorService:
             await conn.execute(
                 "UPDATE users SET totp_enabled = false, totp_last_step = NULL WHERE id = $1", principal.user_id
             )
-            await security_events.record(
+            await security_events.record_for(
                 conn,
+                principal,
                 kind="factor_changed",
-                tenant_id=principal.tenant_id,
-                actor_id=principal.user_id,
                 summary=f"{principal.display_name} a désactivé son application d'authentification.",
             )
 
     async def begin_passkey(self, principal: Principal) -> tuple[str, dict[str, Any]]:
         async with self.auth.db.tenant(principal.tenant_id) as conn:
-            existing = [
-                bytes(r["credential_id"])
-                for r in await conn.fetch("SELECT credential_id FROM passkeys WHERE user_id = $1", principal.user_id)
-            ]
+            existing = await tenancy.passkey_ids(conn, principal.user_id)
             options, challenge = passkeys.registration_options(
                 self.auth.passkey_config,
                 user_id=uuid.UUID(principal.user_id).bytes,
@@ -134,20 +130,16 @@ class FactorService:
                 self.auth.passkey_config, credential=credential, expected_challenge=challenge
             )
             await self.auth.store_passkey(conn, principal.user_id, principal.tenant_id, created)
-            await security_events.record(
+            await security_events.record_for(
                 conn,
+                principal,
                 kind="factor_changed",
-                tenant_id=principal.tenant_id,
-                actor_id=principal.user_id,
                 summary=f"{principal.display_name} a ajouté une clé d'accès.",
             )
 
     async def reauth_passkey_options(self, principal: Principal) -> tuple[str, dict[str, Any]]:
         async with self.auth.db.tenant(principal.tenant_id) as conn:
-            allowed = [
-                bytes(r["credential_id"])
-                for r in await conn.fetch("SELECT credential_id FROM passkeys WHERE user_id = $1", principal.user_id)
-            ]
+            allowed = await tenancy.passkey_ids(conn, principal.user_id)
             if not allowed:
                 raise ServiceError(ErrorCode.CONFLICT, "Aucune clé d'accès n'est enregistrée sur ce compte.")
             options, challenge = passkeys.authentication_options(self.auth.passkey_config, allow_credentials=allowed)

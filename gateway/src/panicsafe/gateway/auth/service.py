@@ -26,7 +26,7 @@ from panicsafe.gateway.auth.throttle import Throttle, account_key, address_key
 from panicsafe.gateway.identity import passkeys, passwords, recovery, totp
 from panicsafe.gateway.identity.passkeys import PasskeyConfig
 from panicsafe.gateway.identity.qr import qr_svg
-from panicsafe.gateway.store import enter_tenant, identity_lookup
+from panicsafe.gateway.store import enter_tenant, identity_lookup, tenancy
 
 BAD_CREDENTIALS = "Identifiant ou mot de passe incorrect, ou compte temporairement verrouillé."
 BAD_CODE = "Code incorrect ou déjà utilisé."
@@ -441,10 +441,7 @@ class AuthService:
         async with identity_lookup(self.db) as conn:
             if challenge_token:
                 row = await self._second_factor(conn, challenge_token)
-                allowed = [
-                    bytes(r["credential_id"])
-                    for r in await conn.fetch("SELECT credential_id FROM passkeys WHERE user_id = $1", row["user_id"])
-                ]
+                allowed = await tenancy.passkey_ids(conn, str(row["user_id"]))
                 options, challenge = passkeys.authentication_options(self.passkey_config, allow_credentials=allowed)
                 await conn.execute("UPDATE auth_challenges SET challenge = $2 WHERE id = $1", row["id"], challenge)
                 return str(row["id"]), options

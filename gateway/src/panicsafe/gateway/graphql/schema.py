@@ -296,11 +296,10 @@ class Mutation:
         async with info.context.services.db.tenant(principal.tenant_id) as conn:
             await tenancy.update_tenant(conn, principal.tenant_id, name=clean, share_with_region=share_with_region)
             row = await tenancy.tenant(conn, principal.tenant_id)
-            await security_events.record(
+            await security_events.record_for(
                 conn,
+                principal,
                 kind="tenant_updated",
-                tenant_id=principal.tenant_id,
-                actor_id=principal.user_id,
                 summary=f"{principal.display_name} a modifié l'organisation"
                 + (
                     ""
@@ -402,11 +401,10 @@ class Mutation:
             if crisis_row is not None:  # an invitation into a crisis is an event of that crisis (and its mode)
                 await _crisis_event(conn, principal, crisis_row, kind="invitation_created", summary=summary)
             else:
-                await security_events.record(
+                await security_events.record_for(
                     conn,
+                    principal,
                     kind="invitation_created",
-                    tenant_id=principal.tenant_id,
-                    actor_id=principal.user_id,
                     summary=summary,
                 )
             row = await tenancy.invitation(conn, invitation_id)
@@ -654,11 +652,10 @@ class Mutation:
                 raise not_found("Session introuvable.")
             done = await revoke(conn, str(id), "revoked_by_user")
             if done:
-                await security_events.record(
+                await security_events.record_for(
                     conn,
+                    principal,
                     kind="session_revoked",
-                    tenant_id=principal.tenant_id,
-                    actor_id=principal.user_id,
                     summary=f"{principal.display_name} a révoqué une session.",
                     data={"session_id": str(id)},
                 )
@@ -675,11 +672,10 @@ class Mutation:
                 principal.session_id,
             )
             count = int(str(result).split()[-1])
-            await security_events.record(
+            await security_events.record_for(
                 conn,
+                principal,
                 kind="session_revoked",
-                tenant_id=principal.tenant_id,
-                actor_id=principal.user_id,
                 summary=f"{principal.display_name} a révoqué {count} autre(s) session(s).",
             )
         return count
@@ -689,11 +685,10 @@ class Mutation:
         principal = await _principal(info)
         async with info.context.services.db.tenant(principal.tenant_id) as conn:
             codes = await replace_recovery_codes(conn, principal.user_id, principal.tenant_id)
-            await security_events.record(
+            await security_events.record_for(
                 conn,
+                principal,
                 kind="factor_changed",
-                tenant_id=principal.tenant_id,
-                actor_id=principal.user_id,
                 summary=f"{principal.display_name} a régénéré ses codes de secours.",
             )
         return codes
@@ -717,11 +712,10 @@ class Mutation:
             )
             removed = str(result).endswith(" 1")
             if removed:
-                await security_events.record(
+                await security_events.record_for(
                     conn,
+                    principal,
                     kind="factor_changed",
-                    tenant_id=principal.tenant_id,
-                    actor_id=principal.user_id,
                     summary=f"{principal.display_name} a retiré une clé d'accès.",
                 )
         return removed

@@ -303,3 +303,11 @@ async def passkeys_of(conn: Connection, user_id: str) -> list[Record]:
             user_id,
         )
     )
+
+
+async def passkey_ids(conn: Connection, user_id: str) -> list[bytes]:
+    """The credential ids of a user's passkeys (exclude list, allow list)."""
+    return [
+        bytes(r["credential_id"])
+        for r in await conn.fetch("SELECT credential_id FROM passkeys WHERE user_id = $1", user_id)
+    ]
