@@ -10,12 +10,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 from nats.aio.client import Client
-from nats.micro.service import Service
 from pydantic import BaseModel, Field
 
 from panicsafe.contracts.actor import Actor, CrisisMembership
 from panicsafe.contracts.errors import ErrorCode
-from panicsafe.core.bus.rpc import RpcClient, RpcContext, RpcRouter, serve
+from panicsafe.core.bus.rpc import RpcClient, RpcContext, RpcRouter, RpcServer, serve
 from panicsafe.core.errors import ServiceError, not_found
 from panicsafe.core.tokens import SigningKey, TokenSigner, TokenVerifier
 
@@ -57,7 +56,7 @@ async def served(nc: Client) -> AsyncIterator[tuple[str, TokenSigner]]:
     key = SigningKey.generate()
     verifier = TokenVerifier(audience=f"panicsafe.{name}")
     verifier.add_key(key.kid, key.public_key)
-    service: Service = await serve(nc, make_router(name), version="1.0.0", verifier=verifier)
+    service: RpcServer = await serve(nc, make_router(name), version="1.0.0", verifier=verifier)
     yield name, TokenSigner(key)
     await service.stop()
 
@@ -115,6 +114,20 @@ async def test_slow_responder_is_unavailable_after_timeout(nc: Client, served: t
         await RpcClient(nc).call(name, "echo", EchoRequest(text="slow"), EchoReply, timeout=0.3)
     assert caught.value.code == ErrorCode.UNAVAILABLE
     assert "0.3" in caught.value.message
+
+
+async def test_a_slow_call_does_not_delay_the_others(nc: Client, served: tuple[str, TokenSigner]) -> None:
+    """Requests are handled concurrently: a 2 s call leaves the service free for quick ones."""
+    name, _ = served
+    client = RpcClient(nc)
+    slow = asyncio.create_task(client.call(name, "echo", EchoRequest(text="slow"), EchoReply, timeout=5))
+    await asyncio.sleep(0.1)
+    replies = await asyncio.gather(
+        *(client.call(name, "echo", EchoRequest(text=f"q{i}"), EchoReply) for i in range(20))
+    )
+    assert [r.text for r in replies] == [f"q{i}" for i in range(20)]
+    assert not slow.done()  # served one at a time, the quick calls would have waited for it
+    assert (await slow).text == "slow"
 
 
 async def test_actor_endpoint_needs_a_valid_token(nc: Client, served: tuple[str, TokenSigner]) -> None:

@@ -406,3 +406,22 @@ def test_token_with_future_iat_cannot_outlive_five_minutes() -> None:
     claims["exp"] = claims["iat"] + MAX_TTL_S
     token = jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid})
     refused(verifier_for(key), token, now=T0 + 3600)
+
+
+def test_reusable_tokens_follow_the_claims() -> None:
+    """The gateway reuses a token for identical claims; any change of roles or memberships gets a new one."""
+    key = SigningKey.generate()
+    signer = TokenSigner(key, ttl_s=120)
+    verifier = verifier_for(key)
+    actor = make_actor()
+    first = signer.issue_reusable(actor, audience=AUDIENCE)
+    assert signer.issue_reusable(actor, audience=AUDIENCE) == first
+    assert verifier.verify(first) == actor
+    assert verifier.verify(first) == actor  # the second time from the verifier's cache
+    assert signer.issue_reusable(actor, audience="docs") != first
+    demoted = actor.model_copy(update={"memberships": actor.memberships[1:]})
+    other = signer.issue_reusable(demoted, audience=AUDIENCE)
+    assert other != first
+    assert verifier.verify(other).memberships == actor.memberships[1:]
+    signer.rotate(SigningKey.generate())
+    assert signer.issue_reusable(actor, audience=AUDIENCE) != first

@@ -19,14 +19,13 @@ from typing import Any
 from minio import Minio
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from nats.micro.service import Service
 
 from panicsafe.contracts.health import DependencyHealth, DependencyStatus, HealthReply, HealthRequest
 from panicsafe.core.bus.connection import connect_nats
-from panicsafe.core.bus.consumer import EventConsumer, EventHandler
+from panicsafe.core.bus.consumer import EventConsumer, EventFilter, EventHandler
 from panicsafe.core.bus.events import ensure_events_stream
 from panicsafe.core.bus.outbox import OutboxRelay
-from panicsafe.core.bus.rpc import RpcClient, RpcContext, RpcRouter, serve
+from panicsafe.core.bus.rpc import RpcClient, RpcContext, RpcRouter, RpcServer, serve
 from panicsafe.core.crypto import EnvelopeCipher, TransitKeys
 from panicsafe.core.db.database import Database
 from panicsafe.core.db.migrations import upgrade_async
@@ -43,6 +42,7 @@ class ConsumerSpec:
     durable: str
     filter_subject: str
     handler: EventHandler
+    wants: EventFilter | None = None
 
 
 @dataclass
@@ -72,7 +72,7 @@ class Runtime:
         self.rpc: RpcClient | None = None
         self.relay: OutboxRelay | None = None
         self.consumers: list[EventConsumer] = []
-        self._micro: Service | None = None
+        self._micro: RpcServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
         self.router = RpcRouter(spec.name)
@@ -115,6 +115,7 @@ class Runtime:
                     durable=consumer_spec.durable,
                     filter_subject=consumer_spec.filter_subject,
                     handler=consumer_spec.handler,
+                    wants=consumer_spec.wants,
                 )
                 self.consumers.append(consumer)
                 self._tasks.append(asyncio.create_task(consumer.run(), name=consumer_spec.durable))

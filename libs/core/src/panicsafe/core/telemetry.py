@@ -18,22 +18,34 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
 TRACER_NAME = "panicsafe"
 _provider: TracerProvider | None = None
+_exported = False  # whether a span processor was added: finished spans go somewhere
 
 
 def configure_tracing(service_name: str, *processors: SpanProcessor) -> TracerProvider:
     """Install the process-wide tracer provider once; later calls only add span processors."""
-    global _provider
+    global _provider, _exported
     if _provider is None:
         _provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
         trace.set_tracer_provider(_provider)
         metrics.set_meter_provider(MeterProvider(resource=Resource.create({"service.name": service_name})))
     for processor in processors:
         _provider.add_span_processor(processor)
+        _exported = True
     return _provider
 
 
+def spans_exported() -> bool:
+    """Whether finished spans go anywhere. Otherwise a span only names its trace (in the logs, and in
+    the headers of the messages sent meanwhile): a hot path may skip it when it continues no trace."""
+    return _exported
+
+
 def tracer() -> trace.Tracer:
-    return trace.get_tracer(TRACER_NAME)
+    # A proxy made once: it follows the provider installed later, and saves a lookup on every span.
+    return _TRACER
+
+
+_TRACER = trace.get_tracer(TRACER_NAME)
 
 
 def meter() -> metrics.Meter:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from panicsafe.core.errors import ServiceError
 ISSUER = "panicsafe-gateway"
 MAX_TTL_S = 300
 LEEWAY_S = 5
+VERIFIED_TOKENS = 4096  # verified tokens kept per verifier (LRU)
+REUSABLE_TOKENS = 4096  # issued tokens kept for reuse per signer
 ALGORITHM = "EdDSA"
 
 
@@ -74,9 +77,29 @@ class TokenSigner:
             raise ValueError(f"token lifetime must be within 1..{MAX_TTL_S} s")
         self.key = key
         self.ttl_s = ttl_s
+        self._reusable: dict[tuple[str, str, str], tuple[str, int]] = {}
 
     def rotate(self, key: SigningKey) -> None:
         self.key = key
+        self._reusable.clear()
+
+    def issue_reusable(self, actor: Actor, *, audience: str) -> str:
+        """A token for these exact claims, reused while more than half its lifetime is left.
+
+        Signing and, above all, verifying cost a little on every call; a service that sees the same
+        token again only checks its cache (`TokenVerifier`). The claims are the key: a change of
+        memberships or roles gives a new token at once.
+        """
+        key = (audience, self.key.kid, actor.model_dump_json())
+        now = time.time()
+        cached = self._reusable.get(key)
+        if cached is not None and cached[1] - now > self.ttl_s / 2:
+            return cached[0]
+        token = self.issue(actor, audience=audience, now=now)
+        self._reusable[key] = (token, int(now) + self.ttl_s)
+        if len(self._reusable) > REUSABLE_TOKENS:
+            self._reusable.pop(next(iter(self._reusable)))
+        return token
 
     def issue(self, actor: Actor, *, audience: str, now: float | None = None) -> str:
         issued = int(now if now is not None else time.time())
@@ -99,12 +122,16 @@ class TokenVerifier:
 
     audience: str
     keys: dict[str, Ed25519PublicKey] = field(default_factory=dict)
+    # Tokens already verified, with their validity window: the same token again costs a lookup.
+    _verified: OrderedDict[str, tuple[Actor, int, int]] = field(default_factory=OrderedDict, repr=False)
 
     def add_key(self, kid: str, key: Ed25519PublicKey) -> None:
         self.keys[kid] = key
+        self._verified.clear()
 
     def remove_key(self, kid: str) -> None:
         self.keys.pop(kid, None)
+        self._verified.clear()  # tokens of a removed key are refused from now on
 
     @classmethod
     def from_directory(cls, audience: str, directory: Path) -> TokenVerifier:
@@ -117,6 +144,22 @@ class TokenVerifier:
         return verifier
 
     def verify(self, token: str, *, now: float | None = None) -> Actor:
+        """The actor of a valid token (the returned model is shared: do not modify it)."""
+        clock = time.time() if now is None else now
+        hit = self._verified.get(token)
+        if hit is not None:
+            actor, exp, nbf = hit
+            if nbf <= clock + LEEWAY_S and clock <= exp + LEEWAY_S:
+                self._verified.move_to_end(token)
+                return actor
+            del self._verified[token]
+        actor, exp, nbf = self._verify_fully(token, clock)
+        self._verified[token] = (actor, exp, nbf)
+        if len(self._verified) > VERIFIED_TOKENS:
+            self._verified.popitem(last=False)
+        return actor
+
+    def _verify_fully(self, token: str, clock: float) -> tuple[Actor, int, int]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -145,7 +188,6 @@ class TokenVerifier:
             raise TokenError("token addressed to another service") from exc
         except jwt.PyJWTError as exc:
             raise TokenError(f"token refused: {exc}") from exc
-        clock = time.time() if now is None else now
         exp, iat, nbf = (claims.get(k) for k in ("exp", "iat", "nbf"))
         if not (isinstance(exp, int) and isinstance(iat, int) and isinstance(nbf, int)):
             raise TokenError("token time claims malformed")
@@ -161,7 +203,7 @@ class TokenVerifier:
         if not isinstance(act, dict):
             raise TokenError("token claims malformed")
         try:
-            return Actor.model_validate({**act, "subject": claims["sub"]})
+            return Actor.model_validate({**act, "subject": claims["sub"]}), exp, nbf
         except ValidationError as exc:
             raise TokenError("token claims malformed") from exc
 

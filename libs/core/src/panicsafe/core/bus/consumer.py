@@ -27,6 +27,8 @@ from panicsafe.core.telemetry import extract_context, tracer
 log = logging.getLogger(__name__)
 
 EventHandler = Callable[[Connection, CloudEvent], Awaitable[None]]
+# Which events the handler acts on; the others are acknowledged without a database round trip.
+EventFilter = Callable[[CloudEvent], bool]
 
 
 class EventConsumer:
@@ -42,6 +44,7 @@ class EventConsumer:
         handler: EventHandler,
         batch_size: int = 200,
         ack_wait_s: float = 30.0,
+        wants: EventFilter | None = None,
     ) -> None:
         self.pool = pool
         self.js = js
@@ -50,6 +53,7 @@ class EventConsumer:
         self.handler = handler
         self.batch_size = batch_size
         self.ack_wait_s = ack_wait_s
+        self.wants = wants
         self.applied = 0
         self.skipped = 0
         self._stopping = asyncio.Event()
@@ -96,13 +100,23 @@ class EventConsumer:
         """Fast path: one transaction claims every id and applies the batch. If a handler fails,
         the batch is replayed event by event in savepoints, so one bad event spares the others."""
         events: list[tuple[Msg, CloudEvent]] = []
-        poison: list[Msg] = []
+        no_op: list[Msg] = []
         for msg in messages:
             try:
-                events.append((msg, CloudEvent.model_validate_json(msg.data)))
+                event = CloudEvent.model_validate_json(msg.data)
             except ValidationError:
                 log.error("dropping malformed event on %s", msg.subject, extra={"subject": msg.subject})
-                poison.append(msg)  # a poison message must not block the stream
+                no_op.append(msg)  # a malformed message must not block the stream
+                continue
+            if self.wants is not None and not self.wants(event):
+                no_op.append(msg)  # nothing to do: acknowledged as is
+                self.skipped += 1
+            else:
+                events.append((msg, event))
+        if not events:
+            for msg in no_op:
+                await msg.ack()
+            return
         retry: list[Msg] = []
         try:
             async with self.pool.acquire() as conn, conn.transaction():
@@ -114,7 +128,7 @@ class EventConsumer:
         else:
             self.applied += applied
             self.skipped += len(events) - applied
-        for msg in poison + [m for m, _ in events if m not in retry]:
+        for msg in no_op + [m for m, _ in events if m not in retry]:
             await msg.ack()
         for msg in retry:
             await msg.nak(delay=1.0)

@@ -47,17 +47,25 @@ OUTBOX_DDL = [
 _local_relays: set[OutboxRelay] = set()
 
 
-async def append_event(conn: Connection, event: CloudEvent) -> None:
-    """Queue `event` in the current transaction: it is published if and only if the transaction commits."""
-    await conn.execute(
-        "INSERT INTO outbox (event_id, subject, payload, headers) VALUES ($1, $2, $3, $4)",
-        event.id,
-        event.nats_subject,
-        encode_event(event),
-        event_headers(event),  # the pool's jsonb codec encodes it
-    )
+OUTBOX_COLUMNS = "event_id, subject, payload, headers"
+INSERT_OUTBOX = "INSERT INTO outbox (event_id, subject, payload, headers) VALUES ($1, $2, $3, $4)"
+
+
+def outbox_row(event: CloudEvent) -> tuple[str, str, bytes, dict[str, str]]:
+    """The values of `OUTBOX_COLUMNS` for `event` (headers as a mapping: the pool's jsonb codec encodes it)."""
+    return event.id, event.nats_subject, encode_event(event), event_headers(event)
+
+
+def wake_relays() -> None:
+    """Call after queueing outbox rows by hand (`append_event` does it): this process's relays look at once."""
     for relay in _local_relays:
         relay.wake()  # before the commit: the relay re-polls quickly until the row is visible
+
+
+async def append_event(conn: Connection, event: CloudEvent) -> None:
+    """Queue `event` in the current transaction: it is published if and only if the transaction commits."""
+    await conn.execute(INSERT_OUTBOX, *outbox_row(event))
+    wake_relays()
 
 
 class OutboxRelay:

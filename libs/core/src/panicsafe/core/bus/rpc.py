@@ -9,10 +9,11 @@ typed reply or raises `ServiceError` with the stable code; no responder or a tim
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar, get_type_hints
 
@@ -135,26 +136,76 @@ async def dispatch(
         return _encode_error(ServiceError(ErrorCode.INTERNAL, "internal error; see the service logs"))
 
 
+MAX_IN_FLIGHT = 256
+
+
+class RpcServer:
+    """A running `nats.micro` service whose requests are handled concurrently.
+
+    nats-py calls a subscription's handler one message at a time; awaiting each call there would
+    serialise the whole service (one slow call delays every other). Each request runs in its own
+    task instead, at most `max_in_flight` at once: beyond that, reading pauses (back-pressure).
+    """
+
+    def __init__(self, max_in_flight: int = MAX_IN_FLIGHT) -> None:
+        self.service: Service | None = None
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def handler(
+        self, endpoint: Endpoint, verifier: TokenVerifier | None
+    ) -> Callable[[Request], Coroutine[Any, Any, None]]:
+        run = _micro_handler(endpoint, verifier)
+
+        async def spawn(request: Request) -> None:
+            await self._slots.acquire()
+            task = asyncio.create_task(run(request))
+            self._tasks.add(task)
+            task.add_done_callback(self._done)
+
+        return spawn
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._slots.release()
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop taking requests, then let those in flight answer."""
+        if self.service is not None:
+            await self.service.stop()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout)
+
+
 async def serve(
-    nc: Client, router: RpcRouter, *, version: str, verifier: TokenVerifier | None, description: str = ""
-) -> Service:
+    nc: Client,
+    router: RpcRouter,
+    *,
+    version: str,
+    verifier: TokenVerifier | None,
+    description: str = "",
+    max_in_flight: int = MAX_IN_FLIGHT,
+) -> RpcServer:
     """Register every endpoint of `router` as a `nats.micro` service (queue group `rpc.<service>`)."""
-    service = await nats.micro.add_service(
+    server = RpcServer(max_in_flight)
+    server.service = await nats.micro.add_service(
         nc, ServiceConfig(name=f"panicsafe-{router.service}", version=version, description=description)
     )
     for endpoint in router.endpoints.values():
-        await service.add_endpoint(
+        await server.service.add_endpoint(
             EndpointConfig(
                 name=endpoint.operation,
                 subject=subject_for(router.service, endpoint.operation),
                 queue_group=f"rpc.{router.service}",
-                handler=_micro_handler(endpoint, verifier),
+                handler=server.handler(endpoint, verifier),
             )
         )
-    return service
+    return server
 
 
-def _micro_handler(endpoint: Endpoint, verifier: TokenVerifier | None) -> Callable[[Request], Awaitable[None]]:
+def _micro_handler(
+    endpoint: Endpoint, verifier: TokenVerifier | None
+) -> Callable[[Request], Coroutine[Any, Any, None]]:
     async def handle(request: Request) -> None:
         headers = dict(request.headers or {})
         started = time.perf_counter()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeAlias
 
 import asyncpg
@@ -35,7 +35,13 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 class Database:
-    """The service's own pool: `search_path` is its schema; tenant rows need `tenant()`."""
+    """The service's own pool: `search_path` is its schema; tenant rows need `tenant()`.
+
+    `transaction()` and `tenant()` cost two round trips besides the statements they run: the first
+    message begins the transaction and writes the tenant setting, the last one ends it and resets the
+    session (the reset asyncpg would otherwise send as a third message when the connection returns
+    to the pool). `read()` costs one. Every other use of the pool is reset on release as usual.
+    """
 
     def __init__(self, dsn: str, schema: str, *, min_size: int = 1, max_size: int = 10) -> None:
         self.dsn = asyncpg_dsn(dsn)
@@ -43,6 +49,8 @@ class Database:
         self.min_size = min_size
         self.max_size = max_size
         self._pool: asyncpg.Pool | None = None
+        # Backend pids of connections being released with nothing to reset (see `_reset_on_release`).
+        self._clean: set[int] = set()
 
     async def open(self) -> None:
         self._pool = await asyncpg.create_pool(
@@ -50,6 +58,7 @@ class Database:
             min_size=self.min_size,
             max_size=self.max_size,
             init=_init_connection,
+            reset=self._reset_on_release,
             server_settings={"search_path": f"{self.schema},public", "application_name": self.schema},
         )
 
@@ -64,27 +73,98 @@ class Database:
             raise RuntimeError("database not opened")
         return self._pool
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Connection]:
-        """A transaction with no tenant: tenant-owned tables show no rows (fail closed)."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            yield conn
+    def transaction(self) -> AbstractAsyncContextManager[Connection]:
+        """A transaction with no tenant: tenant-owned tables show no rows (fail closed). Its first
+        statement may still be `SET TRANSACTION` (an isolation level, read only)."""
+        return self._scoped("BEGIN")
+
+    def tenant(self, tenant_id: str) -> AbstractAsyncContextManager[Connection]:
+        """A transaction scoped to one tenant: row-level security admits only its rows."""
+        # Only a canonical UUID is ever inlined here: see `_canonical_tenant`.
+        tenant = _canonical_tenant(tenant_id)
+        return self._scoped(f"BEGIN; SELECT set_config('{TENANT_SETTING}', '{tenant}', true)")
 
     @asynccontextmanager
-    async def tenant(self, tenant_id: str) -> AsyncIterator[Connection]:
-        """A transaction scoped to one tenant: row-level security admits only its rows."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            await set_tenant(conn, tenant_id)
-            yield conn
+    async def _scoped(self, begin: str) -> AsyncIterator[Connection]:
+        """A transaction opened by the message `begin`, on a connection that carries no setting from
+        earlier uses: each of these transactions ends with the reset, a `read` leaves nothing behind,
+        and any other use of the pool is reset on release.
+
+        asyncpg did not open this transaction, so `conn.transaction()` inside it is refused: use
+        `savepoint(conn)` for a block that may fail alone.
+        """
+        async with self._connection() as (conn, release_clean):
+            await conn.execute(begin)
+            try:
+                yield conn
+            except BaseException:
+                await _end_and_reset(conn, "ROLLBACK")
+                raise
+            await _end_and_reset(conn, "COMMIT")
+            release_clean()
+
+    async def read(self, query: str, *args: Any) -> asyncpg.Record | None:
+        """One statement in its own implicit transaction, with no tenant (tables under row-level
+        security show no row unless the statement scopes itself), in a single round trip. For reads
+        that leave nothing in the session (`set_config(..., true)` ends with the statement): the
+        connection is not reset afterwards."""
+        async with self._connection() as (conn, release_clean):
+            row = await conn.fetchrow(query, *args)
+            release_clean()
+            return row
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[tuple[Connection, Callable[[], None]]]:
+        """A pooled connection, and what to call when nothing needs resetting before it is released."""
+        pids: list[int] = []
+        try:
+            async with self.pool.acquire() as conn:
+                pids.append(conn.get_server_pid())
+                yield conn, lambda: self._clean.update(pids)
+        finally:
+            self._clean.difference_update(pids)  # the mark holds for this release only
+
+    async def _reset_on_release(self, conn: asyncpg.Connection) -> None:
+        """The pool's reset (asyncpg has already rolled back any open transaction), unless the
+        connection comes back marked clean by `_connection`."""
+        if conn.get_server_pid() in self._clean:
+            return
+        query = conn.get_reset_query()
+        if query:
+            await conn.execute(query)
 
     async def ping(self) -> None:
         async with self.pool.acquire() as conn:
             await conn.fetchval("SELECT 1")
 
 
+def _canonical_tenant(tenant_id: str) -> str:
+    """The tenant id as PostgreSQL prints a uuid; anything that is not a UUID raises ValueError."""
+    return str(uuid.UUID(str(tenant_id)))
+
+
+async def _end_and_reset(conn: Connection, verb: str) -> None:
+    """End the transaction and reset the session (advisory locks, cursors, LISTEN, settings) in one
+    message. If the first statement fails, PostgreSQL skips the rest and the pool resets on release."""
+    await conn.execute(f"{verb};\n{conn.get_reset_query()}")
+
+
+@asynccontextmanager
+async def savepoint(conn: Connection) -> AsyncIterator[Connection]:
+    """A block of a `Database` transaction that rolls back alone when it raises (a SAVEPOINT)."""
+    name = f"sp_{uuid.uuid4().hex}"
+    await conn.execute(f"SAVEPOINT {name}")
+    try:
+        yield conn
+    except BaseException:
+        await conn.execute(f"ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}")
+        raise
+    await conn.execute(f"RELEASE SAVEPOINT {name}")
+
+
 async def set_tenant(conn: Connection, tenant_id: str) -> None:
     """Scope the current transaction to `tenant_id` (transaction-local, so pooled connections are safe)."""
-    await conn.execute("SELECT set_config($1, $2, true)", TENANT_SETTING, str(uuid.UUID(str(tenant_id))))
+    await conn.execute("SELECT set_config($1, $2, true)", TENANT_SETTING, _canonical_tenant(tenant_id))
 
 
 def json_param(value: Any) -> str:

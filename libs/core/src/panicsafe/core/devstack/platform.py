@@ -31,6 +31,9 @@ from panicsafe.core.errors import ServiceError
 from panicsafe.core.tokens import SigningKey, write_key_ring
 
 SERVICES = ("chat", "video", "logbook", "docs", "sara", "gateway")
+# Gateway processes sharing its port: more than one, as in production (replicas), so that what runs
+# locally and in the tests depends on no state held by a single process; two fill a small machine.
+GATEWAY_WORKERS = 2
 S3_BUCKET = "panicsafe"
 
 
@@ -58,11 +61,13 @@ class Platform:
         directory: Path,
         services: tuple[str, ...] = SERVICES,
         gateway_port: int | None = None,
+        gateway_workers: int = GATEWAY_WORKERS,
     ) -> None:
         self.stack = stack
         self.directory = directory.resolve()
         self.services = services
         self.gateway_port = gateway_port or free_port()
+        self.gateway_workers = gateway_workers
         self.processes: dict[str, ServiceProcess] = {}
         self.signing_key = SigningKey.generate()  # internal actor tokens (services verify)
         self.access_key = SigningKey.generate()  # user access tokens (only the gateway knows it)
@@ -120,6 +125,7 @@ class Platform:
             values |= {
                 "HTTP_HOST": "127.0.0.1",
                 "HTTP_PORT": str(self.gateway_port),
+                "HTTP_WORKERS": str(self.gateway_workers),
                 "PUBLIC_URL": self.gateway_url,
                 "INTERNAL_SIGNING_KEY_FILE": str(self.keys_dir / f"{self.signing_key.kid}.pem"),
                 "ACCESS_SIGNING_KEY_FILE": str(self.directory / "access-keys" / f"{self.access_key.kid}.pem"),
@@ -129,6 +135,10 @@ class Platform:
         return env
 
     def spawn(self, name: str) -> None:
+        """Start one service process (again, after a crash test killed the previous one)."""
+        previous = self.processes.pop(name, None)
+        if previous is not None:
+            previous.log.close()
         logs = self.directory / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         log_path = logs / f"{name}.log"

@@ -135,6 +135,9 @@ class Server:
             self.process.wait(5)
             _wait_group_gone(self.process.pid, 5.0)
             self.process = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
 
 def _signal_group(pgid: int, sig: int) -> None:
