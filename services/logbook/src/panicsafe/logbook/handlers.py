@@ -1,5 +1,66 @@
-"""RPC endpoints of the logbook service (`rpc.logbook.<operation>`); `health` comes from the runtime."""
+"""RPC endpoints of the logbook service (`rpc.logbook.<operation>`); `health` comes from the runtime.
 
-from panicsafe.core.bus.rpc import RpcRouter
+Every endpoint needs the gateway's actor token; the core decides need-to-know from it again.
+"""
 
-router = RpcRouter("logbook")
+from __future__ import annotations
+
+from panicsafe.contracts.logbook import (
+    AppendEntryRequest,
+    CheckpointReply,
+    CheckpointRequest,
+    ConsistencyProofReply,
+    ConsistencyProofRequest,
+    EntryPage,
+    EntryView,
+    ExportChunk,
+    ExportChunkRequest,
+    ExportReply,
+    ExportRequest,
+    InclusionProofReply,
+    InclusionProofRequest,
+    ListEntriesRequest,
+)
+from panicsafe.core.bus.rpc import RpcContext, RpcRouter
+from panicsafe.core.errors import unavailable
+from panicsafe.logbook.core import LogbookCore
+from panicsafe.logbook.exports import ExportStore, export_log
+
+
+def build_router(core: LogbookCore, exports: ExportStore | None) -> RpcRouter:
+    router = RpcRouter("logbook")
+
+    def need_exports() -> ExportStore:
+        if exports is None:
+            raise unavailable("exports need the object store")
+        return exports
+
+    @router.endpoint("append")
+    async def append(request: AppendEntryRequest, ctx: RpcContext) -> EntryView:
+        return await core.append_manual(ctx.require_actor(), request)
+
+    @router.endpoint("list")
+    async def list_entries(request: ListEntriesRequest, ctx: RpcContext) -> EntryPage:
+        return await core.list_entries(ctx.require_actor(), request)
+
+    @router.endpoint("checkpoint")
+    async def checkpoint(request: CheckpointRequest, ctx: RpcContext) -> CheckpointReply:
+        return CheckpointReply(checkpoint=await core.latest_checkpoint(ctx.require_actor(), request))
+
+    @router.endpoint("inclusion_proof")
+    async def inclusion_proof(request: InclusionProofRequest, ctx: RpcContext) -> InclusionProofReply:
+        return await core.inclusion_proof(ctx.require_actor(), request)
+
+    @router.endpoint("consistency_proof")
+    async def consistency_proof(request: ConsistencyProofRequest, ctx: RpcContext) -> ConsistencyProofReply:
+        return await core.consistency_proof(ctx.require_actor(), request)
+
+    @router.endpoint("export")
+    async def export(request: ExportRequest, ctx: RpcContext) -> ExportReply:
+        return await export_log(core, need_exports(), ctx.require_actor(), request)
+
+    @router.endpoint("export_chunk")
+    async def export_chunk(request: ExportChunkRequest, ctx: RpcContext) -> ExportChunk:
+        return await need_exports().chunk(core.db, ctx.require_actor(), request)
+
+    return router

@@ -2,8 +2,11 @@
 
 from pydantic_settings import SettingsConfigDict
 
-from panicsafe.core.settings import DatabaseSettings, OpenBaoSettings
+from panicsafe.core.settings import DatabaseSettings, OpenBaoSettings, S3Settings
 
 
-class LogbookSettings(OpenBaoSettings, DatabaseSettings):
+class LogbookSettings(S3Settings, OpenBaoSettings, DatabaseSettings):
     model_config = SettingsConfigDict(env_prefix="LOGBOOK_", extra="ignore", frozen=True)
+
+    checkpoint_interval_s: float = 1.0
+    export_ttl_s: int = 3600

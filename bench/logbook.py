@@ -1,0 +1,147 @@
+"""Logbook: sustained appends through the real service, with fsync on, beside raw inserts; bundle verification.
+
+- Appends: `CLIENTS` concurrent clients call `rpc.logbook.append` (actor token, NATS request/reply,
+  group commit, body sealed under the tenant key, RFC 6962 leaf and chain hashes, outbox notice) on
+  one crisis for `SECONDS`; every reply is timed. PostgreSQL runs with `synchronous_commit=on` and
+  NATS with `sync_interval: always`; checkpoints are signed every second meanwhile.
+- Baseline: the raw single-row INSERT rate of the same PostgreSQL, one row per transaction, same
+  number of concurrent clients (what a log that commits each entry alone could reach at best).
+- Verification: a 1,000,000-entry signed bundle checked by `python -m panicsafe.logbook.verify`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+
+from bench.common import Figure, Result
+from bench.logbook_verify import measure_verify
+from panicsafe.contracts.actor import Actor, CrisisMembership
+from panicsafe.contracts.events import LogbookKind
+from panicsafe.contracts.logbook import AppendEntryRequest, EntryView
+from panicsafe.core.bus.connection import connect_nats
+from panicsafe.core.bus.rpc import RpcClient
+from panicsafe.core.devstack import DevStack
+from panicsafe.core.devstack.platform import Platform
+from panicsafe.core.tokens import TokenSigner
+
+CLIENTS = 16
+SECONDS = 15.0
+WARMUP_S = 2.0
+VERIFY_ENTRIES = 1_000_000
+
+
+async def appends(platform: Platform) -> tuple[int, float, list[float]]:
+    tenant, crisis = str(uuid.uuid4()), str(uuid.uuid4())
+    signer = TokenSigner(platform.signing_key, ttl_s=300)
+    nc = await connect_nats(platform.stack.nats.url, "bench-logbook")
+    rpc = RpcClient(nc, timeout=10.0)
+    latencies: list[float] = []
+    count = 0
+    try:
+        tokens = [
+            signer.issue(
+                Actor(
+                    subject=str(uuid.uuid4()),
+                    tenant=tenant,
+                    name=f"Agent {i}",
+                    memberships=[CrisisMembership(crisis=crisis, roles=["member"])],
+                ),
+                audience="panicsafe.logbook",
+            )
+            for i in range(CLIENTS)
+        ]
+        request = AppendEntryRequest(
+            crisis=crisis,
+            kind=LogbookKind.FACT,
+            summary="Point de situation : 42 postes isolés, messagerie indisponible",
+            body="Constat de la cellule SI, relevé à la main sur le poste de garde.",
+        )
+
+        async def client(token: str, until: float, record: bool) -> None:
+            nonlocal count
+            while time.perf_counter() < until:
+                started = time.perf_counter()
+                await rpc.call("logbook", "append", request, EntryView, token=token)
+                if record:
+                    latencies.append((time.perf_counter() - started) * 1000)
+                    count += 1
+
+        warm = time.perf_counter() + WARMUP_S
+        await asyncio.gather(*(client(t, warm, False) for t in tokens))
+        started = time.perf_counter()
+        await asyncio.gather(*(client(t, started + SECONDS, True) for t in tokens))
+        elapsed = time.perf_counter() - started
+    finally:
+        await nc.close()
+    return count, elapsed, latencies
+
+
+async def raw_inserts(admin_dsn: str) -> float:
+    """Rows per second, one INSERT per transaction, CLIENTS connections, synchronous_commit on."""
+    setup = await asyncpg.connect(admin_dsn)
+    await setup.execute("CREATE TABLE IF NOT EXISTS bench_raw (id bigserial PRIMARY KEY, crisis uuid, summary text)")
+    await setup.close()
+    pool = await asyncpg.create_pool(admin_dsn, min_size=CLIENTS, max_size=CLIENTS)
+    assert pool is not None
+    crisis = uuid.uuid4()
+    count = 0
+
+    async def client(until: float) -> None:
+        nonlocal count
+        async with pool.acquire() as conn:
+            while time.perf_counter() < until:
+                await conn.execute("INSERT INTO bench_raw (crisis, summary) VALUES ($1, $2)", crisis, "x" * 60)
+                count += 1
+
+    try:
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SHOW synchronous_commit") == "on"
+        started = time.perf_counter()
+        await asyncio.gather(*(client(started + SECONDS) for _ in range(CLIENTS)))
+        return count / (time.perf_counter() - started)
+    finally:
+        await pool.close()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> Result:
+    result = Result("logbook")
+    with tempfile.TemporaryDirectory(prefix="panicsafe-bench-") as folder:
+        stack = DevStack(Path(folder) / "stack", components=("nats", "postgres", "openbao", "s3")).start()
+        platform = Platform(stack, Path(folder) / "platform", services=("logbook",))
+        try:
+            asyncio.run(platform.start())
+            count, elapsed, latencies = asyncio.run(appends(platform))
+            raw = asyncio.run(raw_inserts(stack.postgres.admin_dsn))
+        finally:
+            platform.stop()
+            stack.stop()
+    rate = count / elapsed
+    p50, p99 = statistics.median(latencies), percentile(latencies, 0.99)
+    result.add(
+        Figure("appends_per_s", rate, "1/s", target=">= 1000", baseline=("raw_insert_per_s", raw), met=rate >= 1000)
+    )
+    result.add(Figure("append_p50_ms", p50, "ms"))
+    result.add(Figure("append_p99_ms", p99, "ms", target="< 10", met=p99 < 10))
+    verify = measure_verify(VERIFY_ENTRIES)
+    result.add(Figure("verify_1m_entries_s", verify["verify_s"], "s"))
+    result.add(Figure("verify_entries_per_s", verify["verify_entries_per_s"], "1/s"))
+    result.notes += [
+        f"{CLIENTS} concurrent clients over NATS RPC for {SECONDS:.0f} s after {WARMUP_S:.0f} s of warm-up, "
+        "one crisis; the clients, the logbook service, PostgreSQL, NATS and OpenBao share the machine's cores",
+        "baseline: single-row INSERT, one per transaction, same PostgreSQL, same concurrency",
+        f"verification: {verify['entries']} entries, bundle {verify['bundle_mb']:.0f} MB, verifier peak RSS "
+        f"{verify['verify_peak_rss_mb']:.0f} MB, load before {verify['load_before']:.2f}",
+    ]
+    return result

@@ -1,0 +1,71 @@
+"""The evidence core of the main courante: leaf format, Merkle trees, bundles (PDF and CSV in their modules).
+
+Pure and dependency-light: the verifier (`python -m panicsafe.logbook.verify`) uses only this.
+"""
+
+from panicsafe.logbook.evidence.bundle import (
+    BUNDLE_FORMAT,
+    Bundle,
+    BundleEntry,
+    BundleFormatError,
+    CrisisInfo,
+    InclusionProof,
+    PublicKeyInfo,
+    SignedCheckpoint,
+    Signer,
+    as_bundle,
+    build_bundle,
+    bundle_json,
+    dump_bundle,
+    ed25519_signer,
+    entry_problem,
+    iter_bundle_json,
+    load_bundle,
+    parse_bundle,
+)
+from panicsafe.logbook.evidence.leaf import (
+    CHAIN_GENESIS,
+    LEAF_FIELDS,
+    LeafFields,
+    body_commitment,
+    chain_hash,
+    checkpoint_message,
+    format_time,
+    leaf_data,
+    leaf_hash_of,
+    parse_time,
+)
+from panicsafe.logbook.evidence.merkle import EMPTY_ROOT, MerkleLog
+
+__all__ = [
+    "BUNDLE_FORMAT",
+    "CHAIN_GENESIS",
+    "EMPTY_ROOT",
+    "LEAF_FIELDS",
+    "Bundle",
+    "BundleEntry",
+    "BundleFormatError",
+    "CrisisInfo",
+    "InclusionProof",
+    "LeafFields",
+    "MerkleLog",
+    "PublicKeyInfo",
+    "SignedCheckpoint",
+    "Signer",
+    "as_bundle",
+    "body_commitment",
+    "build_bundle",
+    "bundle_json",
+    "chain_hash",
+    "checkpoint_message",
+    "dump_bundle",
+    "ed25519_signer",
+    "entry_problem",
+    "format_time",
+    "iter_bundle_json",
+    "leaf_data",
+    "leaf_hash_of",
+    "load_bundle",
+    "parse_bundle",
+    "parse_time",
+]
