@@ -1,9 +1,10 @@
 """Gateway: the crisis overview over GraphQL, beside a bare FastAPI endpoint answering the same body.
 
-The subject is the real gateway process (`python -m panicsafe.gateway`, started by `Platform` on the
-devstack's NATS, PostgreSQL and OpenBao). One tenant administrator enrols with TOTP through the HTTP
-API (the logic of `gateway/tests/gwclient.py`), declares a crisis on two establishments and invites a
-few members into cells; then the crisis overview query is sent with that Bearer token.
+The subject is the real gateway (`python -m panicsafe.gateway`, started by `Platform` on the devstack's
+NATS, PostgreSQL and OpenBao, as `Platform.gateway_workers` processes sharing its port). One tenant
+administrator enrols with TOTP through the HTTP API (the logic of `gateway/tests/gwclient.py`), declares
+a crisis on two establishments and invites a few members into cells; then the crisis overview query is
+sent with that Bearer token.
 
 The baseline is `bench/gateway_baseline.py`: FastAPI and uvicorn in their own process, configured like
 the gateway's server, answering POST /graphql with the very bytes the gateway answered (captured once):
@@ -392,6 +393,7 @@ def measure(folder: Path, platform: Platform, result: Result) -> None:
         f"load: {gateway.generator}, {CONNECTIONS} keep-alive connections, {WARMUP_S} s warm-up then "
         f"{DURATION_S} s per server, gateway first; load average after {os.getloadavg()[0]:.2f}"
     )
+    result.notes.append(f"gateway: {platform.gateway_workers} processes on one port (GATEWAY_HTTP_WORKERS)")
     if gateway.generator != "wrk":
         result.notes.append(
             "wrk was missing: the Python generator saturates near its own limit (a few hundred requests/s on "

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
+import socket
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -30,6 +32,7 @@ from panicsafe.gateway.settings import GatewaySettings
 from panicsafe.gateway.subscriptions import EventHub
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+GC_YOUNG_THRESHOLD = 10_000
 log = logging.getLogger(__name__)
 
 
@@ -132,6 +135,7 @@ class Gateway:
 async def serve(settings: GatewaySettings) -> None:
     gateway = Gateway(settings)
     app = await gateway.start()
+    settle_garbage_collector()
     config = uvicorn.Config(
         app,
         host=settings.http_host,
@@ -146,7 +150,26 @@ async def serve(settings: GatewaySettings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+    sockets = [shared_listener(settings.http_host, settings.http_port)] if settings.http_reuse_port else None
     try:
-        await server.serve()
+        await server.serve(sockets=sockets)
     finally:
         await gateway.stop()
+
+
+def settle_garbage_collector() -> None:
+    """Once started: what exists now (modules, schemas, pools) lives as long as the process, so it is
+    frozen out of the cyclic collector's sight, and the youngest generation is collected after
+    `GC_YOUNG_THRESHOLD` allocations rather than 700, a GraphQL request allocating thousands of
+    short-lived objects. Collections are then fewer, and none walks the whole heap."""
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
+
+
+def shared_listener(host: str, port: int) -> socket.socket:
+    """A listening socket that the other processes of this gateway bind too (SO_REUSEPORT): the
+    kernel spreads new connections across them. Only processes of the same user may join."""
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    return socket.create_server((host, port), family=family, reuse_port=True)

@@ -1,10 +1,11 @@
 """The HTTP edge as pure ASGI: security headers on every answer and body limits counted on the bytes
-actually received (a chunked upload has no Content-Length to trust)."""
+actually received (a chunked upload has no Content-Length to trust), and the routing of a few exact
+paths to their own application."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 Scope = MutableMapping[str, Any]
@@ -28,6 +29,18 @@ _HEADERS = [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
 TOO_LARGE = json.dumps(
     {"error": {"code": "invalid", "message": "Requête trop volumineuse.", "fields": []}}, ensure_ascii=False
 ).encode()
+
+
+class ExactPaths:
+    """HTTP and WebSocket requests for one of `paths` go straight to its application, all else to `app`."""
+
+    def __init__(self, app: ASGIApp, paths: Mapping[str, ASGIApp]) -> None:
+        self.app = app
+        self.paths = dict(paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        target = self.paths.get(scope.get("path", "")) if scope["type"] in ("http", "websocket") else None
+        await (target or self.app)(scope, receive, send)
 
 
 class Edge:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
@@ -16,7 +16,7 @@ from panicsafe.core.errors import ServiceError
 from panicsafe.core.tokens import TokenSigner
 from panicsafe.gateway.auth.access import AccessTokens
 from panicsafe.gateway.auth.factors import FactorService
-from panicsafe.gateway.auth.principal import load_principal
+from panicsafe.gateway.auth.principal import PrincipalCache, load_principal
 from panicsafe.gateway.auth.service import AuthService
 from panicsafe.gateway.domain.policy import Principal, unauthenticated
 from panicsafe.gateway.settings import GatewaySettings
@@ -33,6 +33,7 @@ class GatewayServices:
     factors: FactorService
     hub: EventHub | None
     rpc: RpcClient | None = None
+    principals: PrincipalCache = field(default_factory=PrincipalCache)  # of this process, for GraphQL requests
 
     async def call(
         self, principal: Principal, service: str, operation: str, request: BaseModel, reply_model: type[Rep]
@@ -40,7 +41,7 @@ class GatewayServices:
         """A downstream RPC on behalf of `principal`, with a fresh actor token addressed to that service."""
         if self.rpc is None:
             raise ServiceError(ErrorCode.UNAVAILABLE, "bus unavailable")
-        token = self.signer.issue(actor_of(principal), audience=f"panicsafe.{service}")
+        token = self.signer.issue_reusable(actor_of(principal), audience=f"panicsafe.{service}")
         return await self.rpc.call(service, operation, request, reply_model, token=token)
 
 
@@ -49,6 +50,7 @@ def actor_of(principal: Principal) -> Actor:
     return Actor(
         subject=principal.user_id,
         tenant=principal.tenant_id,
+        name=principal.display_name,
         tenant_roles=[principal.tenant_role.value],
         memberships=[
             CrisisMembership(crisis=a.crisis_id, roles=[a.role.value], cells=sorted(a.cells))
@@ -81,7 +83,8 @@ class GatewayContext(BaseContext):
             bearer = self.bearer()
             if bearer is not None:
                 try:
-                    self._principal = await load_principal(self.services.db, self.services.tokens, bearer)
+                    services = self.services
+                    self._principal = await load_principal(services.db, services.tokens, bearer, services.principals)
                 except ServiceError:
                     self._principal = None
             self._resolved = True

@@ -12,8 +12,12 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from opentelemetry.trace import SpanKind
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from strawberry.fastapi import GraphQLRouter
+from starlette.websockets import WebSocket
+from strawberry import UNSET
+from strawberry.asgi import GraphQL
+from strawberry.schema import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from panicsafe.contracts.errors import ErrorCode, FieldError
@@ -21,8 +25,10 @@ from panicsafe.contracts.health import DependencyStatus, HealthReply, HealthRequ
 from panicsafe.core.errors import ServiceError
 from panicsafe.core.service import Runtime
 from panicsafe.core.settings import Environment
+from panicsafe.core.telemetry import extract_context, spans_exported, tracer
 from panicsafe.gateway.auth.routes import build_auth_router, error_response
-from panicsafe.gateway.edge import ASGIApp, Edge
+from panicsafe.gateway.downloads import build_downloads_router
+from panicsafe.gateway.edge import ASGIApp, Edge, ExactPaths, Receive, Scope, Send
 from panicsafe.gateway.federation import build_federation_schema
 from panicsafe.gateway.graphql.limits import MAX_QUERY_BYTES, graphql_extensions
 from panicsafe.gateway.graphql.schema import build_schema
@@ -38,8 +44,38 @@ def body_limit(path: str) -> int:
     return MAX_QUERY_BYTES + 4096 if graphql else MAX_AUTH_BODY
 
 
-class GatewayGraphQLRouter(GraphQLRouter[GatewayContext, None]):
-    """Strawberry's router, answering malformed requests with our error envelope and stable codes."""
+class GatewayGraphQL(GraphQL[GatewayContext, None]):
+    """Strawberry's ASGI view, answering malformed requests with our error envelope and stable codes.
+
+    It is served as is, outside FastAPI's routing: GraphQL is the hot path, and it needs neither the
+    dependency injection nor FastAPI's per-request instrumentation (spans, attributes and metrics).
+    A request gets its server span when spans are exported, or when it continues its caller's trace
+    (`traceparent`): otherwise the span would go nowhere.
+    """
+
+    def __init__(self, schema: BaseSchema, services: GatewayServices, **options: Any) -> None:
+        super().__init__(schema, allow_queries_via_get=False, **options)
+        self.services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        carrier = {
+            name.decode(): value.decode("latin-1")
+            for name, value in scope.get("headers", ())
+            if name in (b"traceparent", b"tracestate")
+        }
+        if not carrier and not spans_exported():
+            await super().__call__(scope, receive, send)
+            return
+        name = f"{scope.get('method', 'WEBSOCKET')} {scope.get('path', '')}"
+        with tracer().start_as_current_span(name, context=extract_context(carrier), kind=SpanKind.SERVER):
+            await super().__call__(scope, receive, send)
+
+    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> GatewayContext:
+        context = GatewayContext(self.services)
+        context.request = request
+        if isinstance(response, Response):  # a WebSocket has no sub-response (as with FastAPI's router)
+            context.response = response
+        return context
 
     def decode_json(self, data: str | bytes) -> object:
         try:
@@ -50,7 +86,7 @@ class GatewayGraphQLRouter(GraphQLRouter[GatewayContext, None]):
             raise HTTPException(400, "Le corps doit être un objet JSON (les lots ne sont pas acceptés).")
         return decoded
 
-    async def run(self, request: Any, context: Any = None, root_value: Any = None) -> Any:
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         try:
             return await super().run(request, context=context, root_value=root_value)
         except HTTPException as exc:
@@ -90,34 +126,22 @@ def create_app(runtime: Runtime, settings: GatewaySettings, services: GatewaySer
     app.include_router(build_auth_router(origin=settings.origin))
 
     schema = build_schema(graphql_extensions(development=development))
-
-    async def context_getter() -> GatewayContext:
-        return GatewayContext(services)
-
-    app.include_router(
-        GatewayGraphQLRouter(
-            schema,
-            context_getter=context_getter,
-            graphql_ide="graphiql" if development else None,
-            allow_queries_via_get=False,
-            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
-            max_subscriptions_per_connection=20,
-        ),
-        prefix="/graphql",
+    graphql = GatewayGraphQL(
+        schema,
+        services,
+        graphql_ide="graphiql" if development else None,
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        max_subscriptions_per_connection=20,
     )
-
     # The regional subgraph: aggregated indicators for ARS and CERT Santé, composed by a federation router.
-    federation_schema = build_federation_schema(graphql_extensions(development=development))
-    app.include_router(
-        GatewayGraphQLRouter(
-            federation_schema,
-            context_getter=context_getter,
-            graphql_ide=None,
-            allow_queries_via_get=False,
-            subscription_protocols=(),
-        ),
-        prefix="/federation/graphql",
+    federation = GatewayGraphQL(
+        build_federation_schema(graphql_extensions(development=development)),
+        services,
+        graphql_ide=None,
+        subscription_protocols=(),
     )
+
+    app.include_router(build_downloads_router(services))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -144,7 +168,7 @@ def create_app(runtime: Runtime, settings: GatewaySettings, services: GatewaySer
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     app.state.schema = schema
-    return Edge(app, body_limit)
+    return Edge(ExactPaths(app, {"/graphql": graphql, "/federation/graphql": federation}), body_limit)
 
 
 async def _service_health(runtime: Runtime, name: str) -> dict[str, object]:

@@ -25,6 +25,8 @@ async def record(
     mode: Mode = Mode.REAL,
     data: dict[str, Any] | None = None,
     logbook_kind: LogbookKind = LogbookKind.SYSTEM,
+    author: str | None = None,
+    cell: str | None = None,
 ) -> CloudEvent:
     event = CloudEvent(
         source="panicsafe/gateway",
@@ -34,7 +36,7 @@ async def record(
         actorid=actor_id,
         mode=mode,
         data=data or {},
-        logbook=LogbookPart(kind=logbook_kind, summary=summary[:500]),
+        logbook=LogbookPart(kind=logbook_kind, summary=summary[:500], author=author, cell=cell),
     )
     await append_event(conn, event)
     return event
@@ -45,5 +47,11 @@ async def record_for(
 ) -> CloudEvent:
     """An event of the principal's own account (tenant-level, no crisis): factors, sessions, tenant settings."""
     return await record(
-        conn, kind=kind, tenant_id=principal.tenant_id, actor_id=principal.user_id, summary=summary, data=data
+        conn,
+        kind=kind,
+        tenant_id=principal.tenant_id,
+        actor_id=principal.user_id,
+        summary=summary,
+        data=data,
+        author=principal.display_name,
     )

@@ -18,6 +18,11 @@ class GatewaySettings(OpenBaoSettings, DatabaseSettings):
 
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=1, le=65535)
+    # Processes serving HTTP: above 1, `python -m panicsafe.gateway` supervises that many gateway
+    # processes, each listening on the port with SO_REUSEPORT (the kernel spreads connections).
+    http_workers: int = Field(default=1, ge=1, le=64)
+    # Listen with SO_REUSEPORT, beside the other processes of this gateway (set by the supervisor).
+    http_reuse_port: bool = False
     # Where browsers reach the platform: the passkey origin and relying-party id derive from it.
     public_url: str = "http://127.0.0.1:8080"
     downstream_services: tuple[str, ...] = DOWNSTREAM

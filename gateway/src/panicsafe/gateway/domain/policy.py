@@ -77,6 +77,14 @@ def require_leader(principal: Principal, crisis_id: str) -> CrisisAccess:
     return access
 
 
+def require_writer(principal: Principal, crisis_id: str) -> CrisisAccess:
+    """Members who may write (the main courante, chat): everyone but observers."""
+    access = require_member(principal, crisis_id)
+    if access.role == CrisisRole.OBSERVER:
+        raise forbidden("Les observateurs lisent sans écrire.")
+    return access
+
+
 def require_director(principal: Principal, crisis_id: str) -> CrisisAccess:
     access = require_member(principal, crisis_id)
     if access.role != CrisisRole.DIRECTOR:
@@ -100,6 +108,16 @@ def can_see_cell(principal: Principal, crisis_id: str, cell_id: str) -> bool:
     if access is None:
         return False
     return access.role not in LIMITED_ROLES or str(cell_id) in access.cells
+
+
+def can_see_entry(principal: Principal, crisis_id: str, cell_id: str | None) -> bool:
+    """An event or main courante entry: crisis-wide ones are not for limited roles, a cell's for its viewers."""
+    access = principal.access(crisis_id)
+    if access is None:
+        return False
+    if cell_id is None:
+        return access.role not in LIMITED_ROLES
+    return can_see_cell(principal, crisis_id, cell_id)
 
 
 def can_see_members(principal: Principal, crisis_id: str) -> bool:
@@ -164,6 +182,18 @@ def _leader_of_crisis(principal: Principal | None, args: Mapping[str, object]) -
     require_leader(principal, _crisis_arg(args))
 
 
+def _writer_of_crisis(principal: Principal | None, args: Mapping[str, object]) -> None:
+    _authenticated(principal, args)
+    assert principal is not None
+    require_writer(principal, _crisis_arg(args))
+
+
+def _leader_of_crisis_fresh(principal: Principal | None, args: Mapping[str, object]) -> None:
+    _leader_of_crisis(principal, args)
+    assert principal is not None
+    require_fresh_mfa(principal)
+
+
 def _director_of_crisis(principal: Principal | None, args: Mapping[str, object]) -> None:
     _authenticated(principal, args)
     assert principal is not None
@@ -211,6 +241,8 @@ def _supervisor(principal: Principal | None, args: Mapping[str, object]) -> None
 AUTHENTICATED: Rule = _authenticated
 CRISIS_MEMBER: Rule = _member_of_crisis
 CRISIS_LEADER: Rule = _leader_of_crisis
+CRISIS_WRITER: Rule = _writer_of_crisis
+CRISIS_LEADER_FRESH_MFA: Rule = _leader_of_crisis_fresh
 CRISIS_DIRECTOR: Rule = _director_of_crisis
 TENANT_ADMIN: Rule = _tenant_admin
 TENANT_ADMIN_FRESH_MFA: Rule = _tenant_admin_fresh
@@ -229,6 +261,8 @@ FIELD_POLICIES: dict[str, Rule] = {
     "Query.crises": AUTHENTICATED,
     "Query.crisis": CRISIS_MEMBER,
     "Query.sessions": AUTHENTICATED,
+    "Query.logbook": CRISIS_MEMBER,
+    "Query.logbookCheckpoint": CRISIS_MEMBER,
     # mutations
     "Mutation.updateTenant": TENANT_ADMIN_FRESH_MFA,
     "Mutation.createEstablishment": TENANT_ADMIN,
@@ -252,8 +286,11 @@ FIELD_POLICIES: dict[str, Rule] = {
     "Mutation.disableTotp": OWN_ACCOUNT_FRESH_MFA,
     "Mutation.beginPasskeyRegistration": OWN_ACCOUNT_FRESH_MFA,
     "Mutation.finishPasskeyRegistration": OWN_ACCOUNT_FRESH_MFA,
+    "Mutation.addLogbookEntry": CRISIS_WRITER,
+    "Mutation.exportLogbook": CRISIS_LEADER_FRESH_MFA,
     # subscriptions
     "Subscription.crisisEvents": CRISIS_MEMBER,
+    "Subscription.logbookEntries": CRISIS_MEMBER,
     # the regional subgraph
     "Query.regionalIndicators": REGIONAL_SUPERVISOR,
 }

@@ -20,10 +20,13 @@ the original error before it is masked.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 from graphql import (
+    ArgumentNode,
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -48,13 +51,11 @@ from graphql import (
     get_nullable_type,
     is_list_type,
 )
-from graphql.validation import NoSchemaIntrospectionCustomRule
+from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import (
-    AddValidationRules,
     MaskErrors,
     MaxAliasesLimiter,
-    MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
@@ -139,7 +140,8 @@ class CostCounter:
         self.fragments = fragments
         self.variables = variables
         self._variable_defaults: dict[str, int] = {}
-        self._fragment_costs: dict[str, int] = {}
+        self._fragment_costs: dict[tuple[str, int | None], int] = {}
+        self._carried: int | None = None  # the page size a page object hands to its lists
         self._open_fragments: set[str] = set()
 
     def operation_cost(self, operation: OperationDefinitionNode) -> int:
@@ -169,7 +171,7 @@ class CostCounter:
         return total
 
     def _fragment(self, name: str, nesting: int) -> int:
-        known = self._fragment_costs.get(name)
+        known = self._fragment_costs.get((name, self._carried))
         if known is not None:
             return known
         fragment = self.fragments.get(name)
@@ -180,7 +182,7 @@ class CostCounter:
             cost = self._selections(self._type(fragment.type_condition), fragment.selection_set, nesting + 1)
         finally:
             self._open_fragments.discard(name)
-        self._fragment_costs[name] = cost
+        self._fragment_costs[(name, self._carried)] = cost
         return cost
 
     def _type(self, node: NamedTypeNode) -> GraphQLNamedType | None:
@@ -197,10 +199,22 @@ class CostCounter:
             return 1 + self._selections(None, node.selection_set, nesting + 1)
         if node.selection_set is None:
             return 1
-        children = self._selections(get_named_type(definition.type), node.selection_set, nesting + 1)
-        return 1 + self._multiplier(node, definition) * children
+        page_size = self._page_size(node, definition)
+        # A page object (`logbook(first: 50) { entries { ... } }`) counts once; the lists directly in
+        # it hold `first` items. Any other list counts `first`, or 10 when it takes no page argument.
+        carried, self._carried = self._carried, None
+        try:
+            if is_list_type(get_nullable_type(definition.type)):
+                multiplier = page_size or carried or LIST_MULTIPLIER
+            else:
+                multiplier = 1
+                self._carried = page_size
+            children = self._selections(get_named_type(definition.type), node.selection_set, nesting + 1)
+        finally:
+            self._carried = carried
+        return 1 + multiplier * children
 
-    def _multiplier(self, node: FieldNode, definition: GraphQLField) -> int:
+    def _page_size(self, node: FieldNode, definition: GraphQLField) -> int | None:
         given = {argument.name.value: argument.value for argument in node.arguments or ()}
         values = [
             value
@@ -211,9 +225,7 @@ class CostCounter:
             values = [
                 value for name in PAGE_ARGUMENTS if (value := _declared_default(definition.args.get(name))) is not None
             ]
-        if values:
-            return max(values)
-        return LIST_MULTIPLIER if is_list_type(get_nullable_type(definition.type)) else 1
+        return max(values) if values else None
 
     def _argument_value(self, value: ValueNode, argument: GraphQLArgument | None) -> int | None:
         if isinstance(value, IntValueNode):
@@ -263,12 +275,13 @@ def _selected_operation(operations: list[OperationDefinitionNode], name: str | N
 
 
 class CostLimiter(SchemaExtension):
-    """The same cost, just before execution, with the variable values of the request."""
+    """The same cost, just before execution, with the variable values of the request (only when a
+    `first` or `limit` argument takes a variable: otherwise the cost is the one validated)."""
 
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
         document = context.graphql_document
-        if document is not None:
+        if document is not None and _facts(context.query, document).page_variables:
             operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
             operation = _selected_operation(operations, context.operation_name)
             if operation is not None and operation.variable_definitions:
@@ -283,32 +296,84 @@ class CostLimiter(SchemaExtension):
 # --- parsing limits ----------------------------------------------------------------------------
 
 
-class SourceSizeLimiter(SchemaExtension):
-    """Refuses documents longer than `MAX_QUERY_BYTES` characters before lexing (WebSocket
-    subscriptions do not go through the HTTP body limit)."""
+class OperationLimits(SchemaExtension):
+    """Sets the bounds of parsing and validation: documents longer than `MAX_QUERY_BYTES` characters
+    are refused before lexing (WebSocket subscriptions do not go through the HTTP body limit), those
+    of more than `MAX_TOKENS` tokens while parsing, and `rules` are added to the validation rules.
+
+    One extension for the three (rather than Strawberry's `MaxTokensLimiter` and `AddValidationRules`
+    beside a size limiter): every extension costs every request its own hooks.
+    """
+
+    def __init__(self, rules: Sequence[type[ASTValidationRule]]) -> None:
+        super().__init__()
+        self.rules = tuple(rules)
 
     def on_operation(self) -> Iterator[None]:
-        options = cast("dict[str, Any]", self.execution_context.parse_options)
+        context = self.execution_context
+        options = cast("dict[str, Any]", context.parse_options)
         options["max_source_length"] = MAX_QUERY_BYTES
+        options["max_tokens"] = MAX_TOKENS
+        context.validation_rules = (*context.validation_rules, *self.rules)
         yield
 
 
 class InputSanity(SchemaExtension):
     """Refuses, before validation, what must never reach a resolver or PostgreSQL: empty selection
     sets (graphql-core parses `{ }`, and the depth rule then fails), and NUL characters or lone
-    surrogates in any string, inline or in variables."""
+    surrogates in any string, inline or in variables.
+
+    The document is walked once per text (see `_facts`); variables are checked on every request.
+    """
 
     def on_validate(self) -> Iterator[None]:
         document = self.execution_context.graphql_document
         if document is not None:
-            for node in _walk(document):
-                if isinstance(node, SelectionSetNode) and not node.selections:
-                    raise ServiceError(ErrorCode.INVALID, "Sélection vide : demandez au moins un champ.")
-                if isinstance(node, StringValueNode) and _unsafe_text(node.value):
-                    raise ServiceError(ErrorCode.INVALID, "Caractère interdit dans une chaîne (NUL ou demi-paire).")
+            problem = _facts(self.execution_context.query, document).problem
+            if problem is not None:
+                raise ServiceError(ErrorCode.INVALID, problem)
         if _unsafe_value(self.execution_context.variables):
             raise ServiceError(ErrorCode.INVALID, "Caractère interdit dans une variable (NUL ou demi-paire).")
         yield
+
+
+@dataclass(frozen=True)
+class _DocumentFacts:
+    """What the checks of each request need to know of a document (not of its variables)."""
+
+    problem: str | None  # why `InputSanity` refuses it, if it does
+    page_variables: bool  # whether a `first` or `limit` argument takes a variable (see `CostLimiter`)
+
+
+# By document text, oldest first: like parsed documents and validation results, `CACHE_SIZE` of them.
+_FACTS: dict[str, _DocumentFacts] = {}
+
+
+def _facts(query: str | None, document: DocumentNode) -> _DocumentFacts:
+    """The facts of `document`, the parsed `query`: one walk per text."""
+    facts = _FACTS.get(query) if query is not None else None
+    if facts is None:
+        facts = _facts_of(document)
+        if query is not None:
+            _FACTS[query] = facts
+            if len(_FACTS) > CACHE_SIZE:
+                del _FACTS[next(iter(_FACTS))]
+    return facts
+
+
+def _facts_of(document: DocumentNode) -> _DocumentFacts:
+    problem = None
+    page_variables = False
+    for node in _walk(document):
+        if isinstance(node, SelectionSetNode) and not node.selections:
+            problem = "Sélection vide : demandez au moins un champ."
+        elif isinstance(node, StringValueNode) and _unsafe_text(node.value):
+            problem = "Caractère interdit dans une chaîne (NUL ou demi-paire)."
+        elif isinstance(node, ArgumentNode) and node.name.value in PAGE_ARGUMENTS:
+            page_variables = page_variables or isinstance(node.value, VariableNode)
+        if problem is not None:
+            break
+    return _DocumentFacts(problem, page_variables)
 
 
 def _walk(node: Any) -> Iterator[Any]:
@@ -442,14 +507,12 @@ def graphql_extensions(*, development: bool) -> list[ExtensionFactory]:
     depth, aliases and cost limits, the cost with actual variables, and, unless `development`,
     no introspection.
     """
-    rules = list(_LIMIT_RULES if development else _PRODUCTION_RULES)
+    rules = _LIMIT_RULES if development else _PRODUCTION_RULES
     return [
         error_masking_extension,
-        SourceSizeLimiter,
+        lambda: OperationLimits(rules),
         InputSanity,
-        lambda: MaxTokensLimiter(MAX_TOKENS),
         lambda: ParserCache(maxsize=CACHE_SIZE),
         lambda: ValidationCache(maxsize=CACHE_SIZE),
-        lambda: AddValidationRules(rules),
         CostLimiter,
     ]

@@ -25,6 +25,8 @@ from strawberry.types import Info
 
 from panicsafe.contracts.errors import ErrorCode
 from panicsafe.contracts.events import CloudEvent, LogbookKind, Mode
+from panicsafe.contracts.logbook import ExportFormat
+from panicsafe.core.db.database import savepoint
 from panicsafe.core.errors import ServiceError, forbidden, invalid, not_found
 from panicsafe.gateway import security_events
 from panicsafe.gateway.auth.principal import load_principal
@@ -32,6 +34,7 @@ from panicsafe.gateway.auth.service import replace_recovery_codes
 from panicsafe.gateway.auth.sessions import revoke, token_hash
 from panicsafe.gateway.domain import models, policy
 from panicsafe.gateway.domain.policy import Principal
+from panicsafe.gateway.graphql import logbook as lb
 from panicsafe.gateway.graphql import types as t
 from panicsafe.gateway.graphql_context import GatewayContext
 from panicsafe.gateway.identity.qr import qr_svg
@@ -86,8 +89,11 @@ async def _crisis_event(
     summary: str,
     data: dict[str, Any] | None = None,
     logbook_kind: LogbookKind = LogbookKind.SYSTEM,
+    cell: str | None = None,
 ) -> None:
-    """An event of one crisis: its id and its mode (real or exercise) always come from the crisis row."""
+    """An event of one crisis: its id and its mode (real or exercise) always come from the crisis row.
+
+    An event about one cell names it, so that only those who see that cell see the event."""
     await security_events.record(
         conn,
         kind=kind,
@@ -98,6 +104,8 @@ async def _crisis_event(
         summary=summary,
         data=data,
         logbook_kind=logbook_kind,
+        author=principal.display_name,
+        cell=cell,
     )
 
 
@@ -134,10 +142,13 @@ def _invitation(row: Any) -> t.Invitation:
     )
 
 
-async def _crisis(conn: Any, principal: Principal, row: Any) -> t.Crisis:
+async def _crisis(conn: Any, principal: Principal, row: Any, details: Any = None) -> t.Crisis:
+    """`details`: the row of `tenancy.crisis_details` (or `crisis_overview`), loaded here if not given."""
     crisis_id = str(row["id"])
     access = policy.require_member(principal, crisis_id)
-    cells = [c for c in await tenancy.cells(conn, crisis_id) if policy.can_see_cell(principal, crisis_id, str(c["id"]))]
+    if details is None:
+        details = await tenancy.crisis_details(conn, principal.tenant_id, crisis_id)
+    cells = [c for c in details["cells"] if policy.can_see_cell(principal, crisis_id, str(c["id"]))]
     members = []
     if policy.can_see_members(principal, crisis_id):
         members = [
@@ -148,7 +159,7 @@ async def _crisis(conn: Any, principal: Principal, row: Any) -> t.Crisis:
                 function=m["function"],
                 cell_ids=[strawberry.ID(c) for c in m["cells"]],
             )
-            for m in await tenancy.members(conn, crisis_id)
+            for m in details["members"]
         ]
     return t.Crisis(
         id=strawberry.ID(crisis_id),
@@ -160,7 +171,7 @@ async def _crisis(conn: Any, principal: Principal, row: Any) -> t.Crisis:
         declared_at=row["declared_at"],
         closed_at=row["closed_at"],
         my_role=access.role,
-        establishments=[_establishment(e) for e in await tenancy.crisis_establishments(conn, crisis_id)],
+        establishments=[_establishment(e) for e in details["establishments"]],
         cells=[t.Cell(id=strawberry.ID(str(c["id"])), kind=models.CellKind(c["kind"]), name=c["name"]) for c in cells],
         members=members,
     )
@@ -258,11 +269,10 @@ class Query:
     @strawberry.field
     async def crisis(self, info: GInfo, id: strawberry.ID) -> t.Crisis:
         principal = await _principal(info)
-        async with info.context.services.db.tenant(principal.tenant_id) as conn:
-            row = await tenancy.crisis(conn, _uuid_arg(id, "id"))
-            if row is None:
-                raise forbidden("Vous n'êtes pas membre de cette crise.")
-            return await _crisis(conn, principal, row)
+        row = await tenancy.crisis_overview(info.context.services.db, principal.tenant_id, _uuid_arg(id, "id"))
+        if row is None:
+            raise forbidden("Vous n'êtes pas membre de cette crise.")
+        return await _crisis(None, principal, row, details=row)  # nothing left to read: no connection
 
     @strawberry.field(description="Vos sessions actives.")
     async def sessions(self, info: GInfo) -> list[t.Session]:
@@ -280,6 +290,24 @@ class Query:
             )
             for r in rows
         ]
+
+    @strawberry.field(description="La main courante d'une crise : filtres, pagination par curseur.")
+    async def logbook(
+        self,
+        info: GInfo,
+        crisis_id: strawberry.ID,
+        filter: lb.LogbookFilter | None = None,
+        after: int | None = None,
+        first: int = 50,
+        order: lb.LogbookOrder = lb.LogbookOrder.OLDEST_FIRST,
+    ) -> lb.LogbookPage:
+        principal = await _principal(info)
+        return await lb.read_logbook(info, principal, _uuid_arg(crisis_id, "crisisId"), filter, after, first, order)
+
+    @strawberry.field(description="Le dernier point de contrôle signé de la main courante.")
+    async def logbook_checkpoint(self, info: GInfo, crisis_id: strawberry.ID) -> lb.LogbookCheckpoint | None:
+        principal = await _principal(info)
+        return await lb.latest_checkpoint(info, principal, _uuid_arg(crisis_id, "crisisId"))
 
 
 # -- mutations -------------------------------------------------------------------------------------
@@ -399,7 +427,15 @@ class Mutation:
             )
             summary = f"{principal.display_name} a invité {display_name} ({login})."
             if crisis_row is not None:  # an invitation into a crisis is an event of that crisis (and its mode)
-                await _crisis_event(conn, principal, crisis_row, kind="invitation_created", summary=summary)
+                # Pending invitations are for leaders only: the crisis' log names the invitee when they join.
+                role_name = (role or models.CrisisRole.MEMBER).value
+                await _crisis_event(
+                    conn,
+                    principal,
+                    crisis_row,
+                    kind="invitation_created",
+                    summary=f"{principal.display_name} a émis une invitation dans la crise (rôle {role_name}).",
+                )
             else:
                 await security_events.record_for(
                     conn,
@@ -510,7 +546,7 @@ class Mutation:
         async with info.context.services.db.tenant(principal.tenant_id) as conn:
             crisis = await _open_crisis(conn, str(crisis_id))
             try:
-                async with conn.transaction():
+                async with savepoint(conn):  # a duplicate name must not abort the transaction
                     cell_id = await tenancy.create_cell(
                         conn,
                         tenant_id=principal.tenant_id,
@@ -528,6 +564,7 @@ class Mutation:
                 crisis,
                 kind="cell_created",
                 summary=f"Cellule « {clean} » créée par {principal.display_name}.",
+                cell=cell_id,
             )
         return t.Cell(id=strawberry.ID(cell_id), kind=kind, name=clean)
 
@@ -766,6 +803,18 @@ class Mutation:
         await info.context.services.factors.finish_passkey(await _principal(info), str(setup_id), credential)
         return True
 
+    @strawberry.mutation(description="Écrire une entrée dans la main courante (fait, décision, action, communication).")
+    async def add_logbook_entry(
+        self, info: GInfo, crisis_id: strawberry.ID, entry: lb.LogbookEntryInput
+    ) -> lb.LogbookEntry:
+        principal = await _principal(info)
+        return await lb.add_entry(info, principal, _uuid_arg(crisis_id, "crisisId"), entry)
+
+    @strawberry.mutation(description="Exporter la main courante signée (PDF, CSV, paquet de preuve JSON).")
+    async def export_logbook(self, info: GInfo, crisis_id: strawberry.ID, format: ExportFormat) -> lb.LogbookExport:
+        principal = await _principal(info)
+        return await lb.export(info, principal, _uuid_arg(crisis_id, "crisisId"), format)
+
 
 async def _open_crisis(conn: Any, crisis_id: str) -> Any:
     row = await tenancy.crisis(conn, crisis_id)
@@ -821,29 +870,58 @@ def _event(event: CloudEvent) -> t.CrisisEvent:
     )
 
 
+async def _crisis_stream(
+    info: GInfo, field: str, crisis_id: strawberry.ID
+) -> AsyncGenerator[tuple[Principal, str, CloudEvent], None]:
+    """The events of one crisis for a subscription, each with the subscriber as they are now.
+
+    Decided by the policy at the start. Membership changes arrive on this very stream: the decision is
+    taken again at once. Sessions are re-checked at least every RECHECK_S (a revoked session or an
+    expired token ends the stream).
+    """
+    principal = await info.context.principal()
+    policy.decide(f"Subscription.{field}", principal, {"crisis_id": crisis_id})
+    assert principal is not None
+    hub = info.context.services.hub
+    if hub is None:
+        raise ServiceError(ErrorCode.UNAVAILABLE, "Flux en direct indisponible.")
+    crisis_key = _uuid_arg(crisis_id, "crisisId")
+    services = info.context.services
+    bearer = info.context.bearer() or ""
+    checked = time.monotonic()
+    async with hub.subscribe(tenant=principal.tenant_id, crisis=crisis_key) as subscription:
+        async for event in subscription:
+            if event.short_type == "membership_changed" or time.monotonic() - checked > RECHECK_S:
+                principal = await load_principal(services.db, services.tokens, bearer)
+                policy.require_member(principal, crisis_key)
+                checked = time.monotonic()
+            yield principal, crisis_key, event
+
+
 @strawberry.type
 class Subscription:
     @strawberry.subscription(description="Les événements d'une crise dont vous êtes membre, en direct.")
     async def crisis_events(self, info: GInfo, crisis_id: strawberry.ID) -> AsyncGenerator[t.CrisisEvent, None]:
-        principal = await info.context.principal()
-        policy.decide("Subscription.crisisEvents", principal, {"crisis_id": crisis_id})
-        assert principal is not None
-        hub = info.context.services.hub
-        if hub is None:
-            raise ServiceError(ErrorCode.UNAVAILABLE, "Flux en direct indisponible.")
-        crisis_key = _uuid_arg(crisis_id, "crisisId")
-        services = info.context.services
-        bearer = info.context.bearer() or ""
-        checked = time.monotonic()
-        async with hub.subscribe(tenant=principal.tenant_id, crisis=crisis_key) as subscription:
-            async for event in subscription:
-                # Membership changes arrive on this very stream: re-decide at once. Sessions are
-                # re-checked at least every RECHECK_S (a revoked session or an expired token ends it).
-                if event.short_type == "membership_changed" or time.monotonic() - checked > RECHECK_S:
-                    current = await load_principal(services.db, services.tokens, bearer)
-                    policy.require_member(current, crisis_key)
-                    checked = time.monotonic()
+        async for principal, crisis, event in _crisis_stream(info, "crisisEvents", crisis_id):
+            if _visible(principal, crisis, event):
                 yield _event(event)
+
+    @strawberry.subscription(description="Les nouvelles entrées de la main courante, en direct.")
+    async def logbook_entries(self, info: GInfo, crisis_id: strawberry.ID) -> AsyncGenerator[lb.LogbookNotice, None]:
+        mode: Mode | None = None
+        async for principal, crisis, event in _crisis_stream(info, "logbookEntries", crisis_id):
+            if mode is None:
+                _, mode, _ = await lb.crisis_log(info, principal, crisis)
+            if lb.is_notice(event, mode):
+                for notice in lb.notices(principal, crisis, event):
+                    yield notice
+
+
+def _visible(principal: Principal, crisis: str, event: CloudEvent) -> bool:
+    """Need-to-know on the live feed, as in the main courante (`policy.can_see_entry`)."""
+    if event.service == "logbook":
+        return bool(lb.visible_notice_entries(principal, crisis, event))
+    return policy.can_see_entry(principal, crisis, event.logbook.cell if event.logbook else None)
 
 
 def root_field_keys(schema: strawberry.Schema) -> list[str]:

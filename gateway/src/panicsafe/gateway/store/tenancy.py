@@ -9,7 +9,7 @@ from typing import Any
 
 from asyncpg import Record
 
-from panicsafe.core.db.database import Connection
+from panicsafe.core.db.database import Connection, Database
 
 
 async def tenant(conn: Connection, tenant_id: str) -> Record | None:
@@ -144,6 +144,24 @@ async def crises(conn: Connection, crisis_ids: Sequence[str]) -> list[Record]:
 
 async def crisis(conn: Connection, crisis_id: str) -> Record | None:
     return await conn.fetchrow("SELECT * FROM crises WHERE id = $1", crisis_id)
+
+
+async def crisis_overview(db: Database, tenant_id: str, crisis_id: str) -> Record | None:
+    """The crisis (`crises` columns but `tenant_id` and `declared_by`) with its `cells` (id, kind,
+    name), `members` (user_id, role, function, display_name, cells) and `establishments` (id, name,
+    type), lists of dicts ordered as shown. One round trip, no transaction: the SQL function scopes
+    its statement to the tenant itself (migration 0005)."""
+    return await db.read("SELECT * FROM crisis_overview($1, $2)", tenant_id, crisis_id)
+
+
+async def crisis_details(conn: Connection, tenant_id: str, crisis_id: str) -> Record:
+    """`cells`, `members` and `establishments` of a crisis (see `crisis_overview`), in a transaction
+    of its tenant."""
+    row = await conn.fetchrow(
+        "SELECT cells, members, establishments FROM crisis_overview($1, $2)", tenant_id, crisis_id
+    )
+    assert row is not None, "crisis_details of a crisis the transaction does not see"
+    return row
 
 
 async def declare_crisis(
