@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 import socket
@@ -15,7 +14,7 @@ from pathlib import Path
 import uvicorn
 
 from panicsafe.core.bus.rpc import RpcRouter
-from panicsafe.core.service import Runtime, ServiceSpec
+from panicsafe.core.service import Runtime, ServiceSpec, settle_garbage_collector
 from panicsafe.core.settings import Environment, SettingsError
 from panicsafe.core.tokens import SigningKey, TokenSigner
 from panicsafe.core.versions import package_version
@@ -32,7 +31,6 @@ from panicsafe.gateway.settings import GatewaySettings
 from panicsafe.gateway.subscriptions import EventHub
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-GC_YOUNG_THRESHOLD = 10_000
 log = logging.getLogger(__name__)
 
 
@@ -155,17 +153,6 @@ async def serve(settings: GatewaySettings) -> None:
         await server.serve(sockets=sockets)
     finally:
         await gateway.stop()
-
-
-def settle_garbage_collector() -> None:
-    """Once started: what exists now (modules, schemas, pools) lives as long as the process, so it is
-    frozen out of the cyclic collector's sight, and the youngest generation is collected after
-    `GC_YOUNG_THRESHOLD` allocations rather than 700, a GraphQL request allocating thousands of
-    short-lived objects. Collections are then fewer, and none walks the whole heap."""
-    gc.collect()
-    gc.freeze()
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 def shared_listener(host: str, port: int) -> socket.socket:

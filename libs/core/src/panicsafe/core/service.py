@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import time
@@ -35,6 +36,18 @@ from panicsafe.core.tokens import TokenVerifier
 
 log = logging.getLogger(__name__)
 HEALTH_TIMEOUT_S = 2.0
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def settle_garbage_collector() -> None:
+    """Once started: what exists now (modules, schemas, pools) lives as long as the process, so it is
+    frozen out of the cyclic collector's sight, and the youngest generation is collected after
+    `GC_YOUNG_THRESHOLD` allocations rather than 700, a request allocating thousands of short-lived
+    objects. Collections are then fewer, and none walks the whole heap."""
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 @dataclass(frozen=True)
@@ -176,6 +189,7 @@ class Runtime:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await self.start()
+        settle_garbage_collector()
         await stop.wait()
         await self.stop()
 

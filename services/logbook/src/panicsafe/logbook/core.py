@@ -32,6 +32,7 @@ from panicsafe.contracts.logbook import (
     LogRef,
     journal_of,
 )
+from panicsafe.core.bus.outbox import wake_relays
 from panicsafe.core.crypto import EnvelopeCipher
 from panicsafe.core.db.database import Connection, Database
 from panicsafe.core.errors import ServiceError, not_found
@@ -203,6 +204,7 @@ class LogbookCore:
             event_id=event.id,
         )
         await store.append(conn, [draft], recorded_at=datetime.now(UTC))
+        wake_relays()  # inside the consumer's transaction: the relay re-polls until the commit is visible
 
     # -- reading ------------------------------------------------------------------------------------
 

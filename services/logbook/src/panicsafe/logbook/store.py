@@ -17,7 +17,7 @@ from typing import Any
 
 from panicsafe.contracts.errors import ErrorCode, FieldError
 from panicsafe.contracts.events import CloudEvent, LogbookKind, Mode, event_type
-from panicsafe.core.bus.outbox import OUTBOX_COLUMNS, outbox_row, wake_relays
+from panicsafe.core.bus.outbox import OUTBOX_COLUMNS, outbox_row
 from panicsafe.core.db.database import Connection
 from panicsafe.core.errors import ServiceError
 from panicsafe.logbook.evidence.leaf import body_commitment, chain_hash, format_time, leaf_hash_of
@@ -122,6 +122,9 @@ async def _lock_head(conn: Connection, tenant: str, key: LogKey) -> tuple[int, b
 async def append(conn: Connection, drafts: Sequence[Draft], *, recorded_at: datetime) -> list[Stored]:
     """Give each draft its place at the end of its log; returns them in the order given.
 
+    The caller wakes the outbox relays once the transaction has committed (`wake_relays`): woken
+    before, they would poll for rows not yet visible while the commit is on its way.
+
     Per log, two round trips whatever the number of entries: lock the head, then one statement
     that inserts the entries, moves the head and queues the notice.
     """
@@ -155,7 +158,6 @@ async def append(conn: Connection, drafts: Sequence[Draft], *, recorded_at: date
             key[1],
             *(list(column) for column in zip(*notices, strict=True)),
         )
-        wake_relays()
     return [s for s in stored if s is not None]
 
 

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from panicsafe.core.bus.outbox import wake_relays
 from panicsafe.core.db.database import Database
 from panicsafe.logbook import store
 from panicsafe.logbook.store import Draft, Stored
@@ -88,4 +89,6 @@ class GroupCommitWriter:
 
     async def _transaction(self, tenant: str, drafts: list[Draft]) -> list[Stored]:
         async with self.db.tenant(tenant) as conn:
-            return await store.append(conn, drafts, recorded_at=datetime.now(UTC))
+            stored = await store.append(conn, drafts, recorded_at=datetime.now(UTC))
+        wake_relays()  # the notices are committed: publish them now
+        return stored

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ValidationError
 from panicsafe.contracts.actor import Actor
 from panicsafe.contracts.errors import ErrorCode, ErrorReply
 from panicsafe.core.errors import ServiceError
-from panicsafe.core.telemetry import extract_context, inject_headers, meter, tracer
+from panicsafe.core.telemetry import extract_context, inject_headers, meter, spans_exported, tracer
 from panicsafe.core.tokens import TokenError, TokenVerifier
 
 log = logging.getLogger(__name__)
@@ -209,13 +209,17 @@ def _micro_handler(
     async def handle(request: Request) -> None:
         headers = dict(request.headers or {})
         started = time.perf_counter()
-        with tracer().start_as_current_span(
-            f"rpc.server {request.subject}", context=extract_context(headers), kind=SpanKind.SERVER
-        ) as span:
-            span.set_attribute("rpc.system", "nats")
-            span.set_attribute("messaging.destination.name", request.subject)
-            body = await dispatch(endpoint, request.subject, request.data, headers, verifier)
-            await request.respond(body)
+        if not spans_exported() and "traceparent" not in headers:
+            # No exporter and no trace to continue: a span would only cost time.
+            await request.respond(await dispatch(endpoint, request.subject, request.data, headers, verifier))
+        else:
+            with tracer().start_as_current_span(
+                f"rpc.server {request.subject}", context=extract_context(headers), kind=SpanKind.SERVER
+            ) as span:
+                span.set_attribute("rpc.system", "nats")
+                span.set_attribute("messaging.destination.name", request.subject)
+                body = await dispatch(endpoint, request.subject, request.data, headers, verifier)
+                await request.respond(body)
         _durations.record((time.perf_counter() - started) * 1000, {"rpc.subject": request.subject})
 
     return handle
