@@ -12,9 +12,17 @@ import re
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 # One subject token: no dots, no wildcards, no spaces.
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -26,6 +34,18 @@ class Mode(StrEnum):
 
     REAL = "real"
     EXERCISE = "exercise"
+
+
+def canonical_uuid(value: str) -> str:
+    """Tenants and crises are UUIDs, written in their canonical lowercase form."""
+    try:
+        return str(uuid.UUID(value))
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise ValueError("must be a UUID") from exc
+
+
+# A UUID field of a contract, stored in its canonical form whatever the spelling received.
+Uuid = Annotated[str, AfterValidator(canonical_uuid)]
 
 
 class LogbookKind(StrEnum):
@@ -48,15 +68,10 @@ class LogbookPart(BaseModel):
     kind: LogbookKind
     summary: str = Field(min_length=1, max_length=500)
     author: str | None = Field(default=None, max_length=200, description="the actor's display name")
-    cell: str | None = None
+    cell: Uuid | None = None
     occurred_at: datetime | None = Field(default=None, description="when it happened, if not the event's time")
     links: dict[str, str] = Field(default_factory=dict, max_length=16)
     body_sealed: str | None = Field(default=None, max_length=200_000, description="base64 envelope ciphertext")
-
-    @field_validator("cell")
-    @classmethod
-    def _cell_uuid(cls, value: str | None) -> str | None:
-        return None if value is None else canonical_uuid(value)
 
     @field_validator("links")
     @classmethod
@@ -93,17 +108,12 @@ class CloudEvent(BaseModel):
     datacontenttype: str = "application/json"
     subject: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
-    tenantid: str
+    tenantid: Uuid
     crisisid: str = NO_CRISIS
     actorid: str | None = None
     traceparent: str | None = None
     mode: Mode = Mode.REAL
     logbook: LogbookPart | None = None
-
-    @field_validator("tenantid")
-    @classmethod
-    def _tenant_uuid(cls, value: str) -> str:
-        return canonical_uuid(value)
 
     @field_validator("crisisid")
     @classmethod
@@ -175,14 +185,6 @@ class CloudEvent(BaseModel):
                     value = json.dumps(value, sort_keys=True, separators=(",", ":")) if value else None
                 out[attribute] = value
         return {k: v for k, v in out.items() if v is not None}
-
-
-def canonical_uuid(value: str) -> str:
-    """Tenants and crises are UUIDs, written in their canonical lowercase form."""
-    try:
-        return str(uuid.UUID(value))
-    except (ValueError, AttributeError, TypeError) as exc:
-        raise ValueError("must be a UUID") from exc
 
 
 def event_type(service: str, short_type: str) -> str:

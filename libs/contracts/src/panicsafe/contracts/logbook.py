@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field, field_validator
 
-from panicsafe.contracts.events import LogbookKind, Mode, canonical_uuid
+from panicsafe.contracts.events import LogbookKind, Mode, Uuid, canonical_uuid
 
 MAX_SUMMARY = 500
 MAX_BODY = 20_000
@@ -27,13 +27,8 @@ def journal_of(tenant: str) -> str:
 class LogRef(BaseModel):
     """Which log: a crisis (or the tenant journal) in one mode."""
 
-    crisis: str
+    crisis: Uuid
     mode: Mode = Mode.REAL
-
-    @field_validator("crisis")
-    @classmethod
-    def _crisis(cls, value: str) -> str:
-        return canonical_uuid(value)
 
 
 class AppendEntryRequest(LogRef):
@@ -43,7 +38,7 @@ class AppendEntryRequest(LogRef):
     summary: str = Field(min_length=1, max_length=MAX_SUMMARY)
     body: str = Field(default="", max_length=MAX_BODY)
     occurred_at: datetime | None = None
-    cell: str | None = None
+    cell: Uuid | None = None
     corrects: int | None = Field(default=None, ge=1)
 
     @field_validator("summary")
@@ -53,11 +48,6 @@ class AppendEntryRequest(LogRef):
         if not value:
             raise ValueError("must not be blank")
         return value
-
-    @field_validator("cell")
-    @classmethod
-    def _cell(cls, value: str | None) -> str | None:
-        return None if value is None else canonical_uuid(value)
 
     @field_validator("occurred_at")
     @classmethod
@@ -90,8 +80,8 @@ class EntryView(BaseModel):
 
 class ListEntriesRequest(LogRef):
     kinds: list[LogbookKind] = Field(default_factory=list, max_length=5)
-    cell: str | None = None
-    author: str | None = None
+    cell: Uuid | None = None
+    author: Uuid | None = None
     source: str | None = Field(default=None, max_length=32)
     since: datetime | None = None
     until: datetime | None = None
@@ -99,11 +89,6 @@ class ListEntriesRequest(LogRef):
     after: int | None = Field(default=None, ge=0, description="cursor: the last seq already seen")
     before: int | None = Field(default=None, ge=1, description="cursor for reading backwards")
     first: int = Field(default=50, ge=1, le=MAX_PAGE)
-
-    @field_validator("cell", "author")
-    @classmethod
-    def _ids(cls, value: str | None) -> str | None:
-        return None if value is None else canonical_uuid(value)
 
 
 class EntryPage(BaseModel):
@@ -182,13 +167,8 @@ class ExportReply(BaseModel):
 
 
 class ExportChunkRequest(BaseModel):
-    export_id: str
+    export_id: Uuid
     index: int = Field(ge=0)
-
-    @field_validator("export_id")
-    @classmethod
-    def _id(cls, value: str) -> str:
-        return canonical_uuid(value)
 
 
 class ExportChunk(BaseModel):

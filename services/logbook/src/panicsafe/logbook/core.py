@@ -356,7 +356,7 @@ class LogbookCore:
 
     async def checkpoint_pending(self) -> int:
         """Sign a checkpoint for every log that grew since its last one; returns how many."""
-        async with self.db.pool.acquire() as conn, conn.transaction():
+        async with self.db.transaction() as conn:
             pending = await store.pending_checkpoints(conn)
         done = 0
         for row in pending:

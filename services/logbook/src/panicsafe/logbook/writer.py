@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from panicsafe.core.bus.outbox import wake_relays
@@ -25,12 +24,9 @@ Pending = tuple[Draft, "asyncio.Future[Stored]"]
 
 
 class GroupCommitWriter:
-    def __init__(
-        self, db: Database, *, max_batch: int = 200, on_commit: Callable[[list[Stored]], None] | None = None
-    ) -> None:
+    def __init__(self, db: Database, *, max_batch: int = 200) -> None:
         self.db = db
         self.max_batch = max_batch
-        self.on_commit = on_commit
         self._pending: list[Pending] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -84,8 +80,6 @@ class GroupCommitWriter:
         for (_, future), entry in zip(items, stored, strict=True):
             if not future.done():
                 future.set_result(entry)
-        if self.on_commit is not None:
-            self.on_commit(stored)
 
     async def _transaction(self, tenant: str, drafts: list[Draft]) -> list[Stored]:
         async with self.db.tenant(tenant) as conn:
