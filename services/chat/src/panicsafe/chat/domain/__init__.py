@@ -1,1 +1,80 @@
-"""The rules of the chat service: plain typed functions and models, no I/O."""
+"""The chat's rules: who stands where in a crisis, and how fast one may send. No I/O here."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from panicsafe.contracts.actor import Actor
+from panicsafe.contracts.chat import LEADING, LIMITED, READ_ONLY, Audience, may_read, may_write
+from panicsafe.core.errors import forbidden
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One person in one crisis: their roles and cells, as the actor token says now."""
+
+    user: str
+    label: str
+    roles: frozenset[str]
+    cells: frozenset[str]
+
+    @property
+    def leads(self) -> bool:
+        return bool(self.roles & LEADING)
+
+    @property
+    def limited(self) -> bool:
+        return self.roles <= LIMITED
+
+    @property
+    def writes(self) -> bool:
+        return bool(self.roles - READ_ONLY)
+
+    def reads(self, audience: Audience) -> bool:
+        return may_read(self.user, self.roles, self.cells, audience)
+
+    def may_write(self, audience: Audience) -> bool:
+        return may_write(self.user, self.roles, self.cells, audience)
+
+
+def standing(actor: Actor, crisis: str) -> Standing:
+    membership = actor.membership(crisis)
+    if membership is None or not membership.roles:
+        raise forbidden("Vous n'êtes pas membre de cette crise.")
+    return Standing(
+        user=actor.subject,
+        label=actor.name or actor.subject,
+        roles=frozenset(membership.roles),
+        cells=frozenset(membership.cells),
+    )
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    at: float
+
+
+@dataclass
+class SendLimiter:
+    """A token bucket per person: `rate` messages per second on average, bursts up to `burst`."""
+
+    rate: float = 5.0
+    burst: float = 30.0
+    max_people: int = 100_000
+    _buckets: dict[str, _Bucket] = field(default_factory=dict)
+
+    def allow(self, who: str, now: float | None = None) -> bool:
+        moment = time.monotonic() if now is None else now
+        bucket = self._buckets.get(who)
+        if bucket is None:
+            if len(self._buckets) >= self.max_people:
+                self._buckets.clear()  # forget everyone rather than grow without bound
+            bucket = self._buckets[who] = _Bucket(self.burst, moment)
+        bucket.tokens = min(self.burst, bucket.tokens + (moment - bucket.at) * self.rate)
+        bucket.at = moment
+        if bucket.tokens < 1.0:
+            return False
+        bucket.tokens -= 1.0
+        return True
