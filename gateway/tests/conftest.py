@@ -15,7 +15,7 @@ from panicsafe.core.devstack.platform import Platform
 
 @pytest.fixture(scope="session")
 async def gateway(stack: DevStack, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[GatewayUnderTest]:
-    platform = Platform(stack, tmp_path_factory.mktemp("gateway"), services=("gateway", "logbook"))
+    platform = Platform(stack, tmp_path_factory.mktemp("gateway"), services=("gateway", "logbook", "chat"))
     await platform.start()
     app_dsn = (platform.directory / "secrets" / "gateway" / "database_url").read_text()
     db = Database(app_dsn, "gateway")

@@ -8,6 +8,7 @@ with an error (forbidden, unauthenticated, not found or invalid) and no data.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from dataclasses import dataclass, field
@@ -61,6 +62,18 @@ TARGETED = {
     "addLogbookEntry",
     "exportLogbook",
     "logbookEntries",
+    "chatHistory",
+    "chatPinned",
+    "chatMessageVersions",
+    "sendMessage",
+    "editMessage",
+    "redactMessage",
+    "pinMessage",
+    "markMessage",
+    "markChannelRead",
+    "setChannelMembers",
+    "createPrivateChannel",
+    "openDirectChannel",
 }
 # Members may write in the main courante (TARGETED mutations are refused to limited and lower roles
 # otherwise); a limited role may not write in a cell it does not see.
@@ -86,6 +99,8 @@ class World:
     establishment_id: str
     invitation_id: str
     victim_session: str
+    secret_channel_id: str = ""
+    victim_message_id: str = ""
     personas: dict[str, tuple[Account | None, Session | None]] = field(default_factory=dict)
     # markers each persona must never see
     forbidden: dict[str, set[str]] = field(default_factory=dict)
@@ -108,6 +123,15 @@ async def snapshot(gateway: GatewayUnderTest, world: World) -> str:
         column = "id" if table == "tenants" else "tenant_id"
         found = await gateway.admin_sql(f"SELECT * FROM gateway.{table} WHERE {column} = $1 ORDER BY {order}", tenant)
         rows[table] = [dict(r) for r in found]
+    for table, order in (
+        ("channels", "id"),
+        ("channel_members", "channel_id, user_id"),
+        ("messages", "id"),
+        ("message_versions", "message_id, version"),
+        ("read_markers", "channel_id, user_id"),
+    ):
+        found = await gateway.admin_sql(f"SELECT * FROM chat.{table} WHERE tenant_id = $1 ORDER BY {order}", tenant)
+        rows[f"chat.{table}"] = [dict(r) for r in found]
     session = await gateway.admin_sql("SELECT revoked_at FROM gateway.sessions WHERE id = $1", world.victim_session)
     rows["victim_session"] = [dict(r) for r in session]
     return json.dumps(rows, default=str, sort_keys=True)
@@ -167,6 +191,13 @@ async def world(gateway: GatewayUnderTest) -> World:
             mutation($c: ID!, $u: ID!) { addCrisisMember(crisisId: $c, userId: $u, role: DIRECTOR) { id } }""",
             {"c": neighbour["id"], "u": other.user_id},
         )
+        secret_channel = await cell_channel(client, victim.session, crisis_id, secret_cell)
+        victim_message = await gql(
+            client,
+            victim.session,
+            "mutation($i: SendMessageInput!) { sendMessage(input: $i) { message { id } } }",
+            {"i": {"channelId": secret_channel, "clientId": f"victim-{marker}", "text": f"VICTIM-MSG-{marker}"}},
+        )
         outsider = await new_tenant_admin(gateway, client, name="Autre GHT")
         await declare(client, outsider, "Crise de l'autre GHT")
         revoked_session = await login_with_totp(client, lower)
@@ -175,7 +206,7 @@ async def world(gateway: GatewayUnderTest) -> World:
             headers={"Cookie": f"ps_refresh={revoked_session.refresh}", "X-PanicSAFE-CSRF": revoked_session.csrf},
         )
         assert out.status_code == 204
-    everything = {f"VICTIM-{kind}-{marker}" for kind in ("TENANT", "EST", "CRISIS", "CELL", "INVITE", "MEMBER")}
+    everything = {f"VICTIM-{kind}-{marker}" for kind in ("TENANT", "EST", "CRISIS", "CELL", "INVITE", "MEMBER", "MSG")}
     world = World(
         victim=victim,
         marker=marker,
@@ -185,6 +216,8 @@ async def world(gateway: GatewayUnderTest) -> World:
         establishment_id=establishment_id,
         invitation_id=invitation["createInvitation"]["invitation"]["id"],
         victim_session=victim.session.session_id,
+        secret_channel_id=secret_channel,
+        victim_message_id=victim_message["sendMessage"]["message"]["id"],
     )
     world.personas = {
         "outsider": (outsider, outsider.session),
@@ -199,13 +232,35 @@ async def world(gateway: GatewayUnderTest) -> World:
         "anonymous": everything,
         "revoked": everything,
         # Same tenant: the organisation and its directory are theirs to see, not crisis X.
-        "other_crisis": {f"VICTIM-CRISIS-{marker}", f"VICTIM-CELL-{marker}", f"VICTIM-INVITE-{marker}"},
+        "other_crisis": {
+            f"VICTIM-CRISIS-{marker}",
+            f"VICTIM-CELL-{marker}",
+            f"VICTIM-INVITE-{marker}",
+            f"VICTIM-MSG-{marker}",
+        },
         # A member of X with limited need-to-know: only their own cell, no member list, no invitations.
-        "limited": {f"VICTIM-CELL-{marker}", f"VICTIM-INVITE-{marker}", f"VICTIM-MEMBER-{marker}"},
-        # A plain member sees the crisis, not its pending invitations.
-        "lower_role": {f"VICTIM-INVITE-{marker}"},
+        "limited": {
+            f"VICTIM-CELL-{marker}",
+            f"VICTIM-INVITE-{marker}",
+            f"VICTIM-MEMBER-{marker}",
+            f"VICTIM-MSG-{marker}",
+        },
+        # A plain member sees the crisis, not its pending invitations nor the chat of a cell not theirs.
+        "lower_role": {f"VICTIM-INVITE-{marker}", f"VICTIM-MSG-{marker}"},
     }
     return world
+
+
+async def cell_channel(client: Any, session: Session, crisis_id: str, cell_id: str) -> str:
+    """The chat channel of a cell (opened by the chat service when the cell's event reaches it)."""
+    query = "query($c: ID!) { chatChannels(crisisId: $c) { id cellId } }"
+    for _ in range(100):
+        channels = (await gql(client, session, query, {"c": crisis_id}))["chatChannels"]
+        found = [c["id"] for c in channels if c["cellId"] == cell_id]
+        if found:
+            return str(found[0])
+        await asyncio.sleep(0.1)
+    raise AssertionError("the cell's channel never opened")
 
 
 def unwrap(kind: GraphQLType) -> GraphQLType:
@@ -256,6 +311,14 @@ def argument_value(field_name: str, arg: str, kind: GraphQLType, world: World, a
         return world.secret_cell_id
     if arg == "cellIds":
         return [world.secret_cell_id]
+    if arg == "channelId":
+        return world.secret_channel_id
+    if arg == "messageId":
+        return world.victim_message_id
+    if arg in ("memberIds", "add", "remove"):
+        return [attacker.user_id if attacker else world.victim.user_id]
+    if field_name == "chatSearch" and arg == "text":
+        return world.marker
     if arg == "setupId":
         return "6f1c1f9e-0000-4000-8000-000000000000"
     if getattr(base, "name", "") == "JSON":
@@ -274,6 +337,8 @@ def argument_value(field_name: str, arg: str, kind: GraphQLType, world: World, a
             }
         if base.name == "LogbookEntryInput":
             return {"kind": "DECISION", "summary": "ATTACK", "body": "ATTACK", "cellId": world.secret_cell_id}
+        if base.name == "SendMessageInput":
+            return {"channelId": world.secret_channel_id, "clientId": "attack-0001", "text": "ATTACK"}
         if base.name == "LogbookFilter":
             return {"text": "VICTIM"}
         if base.name == "DeclareCrisisInput":

@@ -176,6 +176,15 @@ def _member_of_crisis(principal: Principal | None, args: Mapping[str, object]) -
     require_member(principal, _crisis_arg(args))
 
 
+def _participant(principal: Principal | None, args: Mapping[str, object]) -> None:
+    """Fields addressed by channel or message: members of some crisis; the chat service then decides
+    on the channel itself (its crisis, its cell, its members) from the actor token."""
+    _authenticated(principal, args)
+    assert principal is not None
+    if not principal.crises:
+        raise forbidden("Vous n'êtes membre d'aucune crise.")
+
+
 def _leader_of_crisis(principal: Principal | None, args: Mapping[str, object]) -> None:
     _authenticated(principal, args)
     assert principal is not None
@@ -241,6 +250,7 @@ def _supervisor(principal: Principal | None, args: Mapping[str, object]) -> None
 AUTHENTICATED: Rule = _authenticated
 CRISIS_MEMBER: Rule = _member_of_crisis
 CRISIS_LEADER: Rule = _leader_of_crisis
+CRISIS_PARTICIPANT: Rule = _participant
 CRISIS_WRITER: Rule = _writer_of_crisis
 CRISIS_LEADER_FRESH_MFA: Rule = _leader_of_crisis_fresh
 CRISIS_DIRECTOR: Rule = _director_of_crisis
@@ -263,6 +273,11 @@ FIELD_POLICIES: dict[str, Rule] = {
     "Query.sessions": AUTHENTICATED,
     "Query.logbook": CRISIS_MEMBER,
     "Query.logbookCheckpoint": CRISIS_MEMBER,
+    "Query.chatChannels": CRISIS_MEMBER,
+    "Query.chatHistory": CRISIS_PARTICIPANT,
+    "Query.chatPinned": CRISIS_PARTICIPANT,
+    "Query.chatSearch": CRISIS_MEMBER,
+    "Query.chatMessageVersions": CRISIS_PARTICIPANT,
     # mutations
     "Mutation.updateTenant": TENANT_ADMIN_FRESH_MFA,
     "Mutation.createEstablishment": TENANT_ADMIN,
@@ -288,9 +303,19 @@ FIELD_POLICIES: dict[str, Rule] = {
     "Mutation.finishPasskeyRegistration": OWN_ACCOUNT_FRESH_MFA,
     "Mutation.addLogbookEntry": CRISIS_WRITER,
     "Mutation.exportLogbook": CRISIS_LEADER_FRESH_MFA,
+    "Mutation.sendMessage": CRISIS_PARTICIPANT,
+    "Mutation.editMessage": CRISIS_PARTICIPANT,
+    "Mutation.redactMessage": CRISIS_PARTICIPANT,
+    "Mutation.pinMessage": CRISIS_PARTICIPANT,
+    "Mutation.markMessage": CRISIS_PARTICIPANT,
+    "Mutation.markChannelRead": CRISIS_PARTICIPANT,
+    "Mutation.createPrivateChannel": CRISIS_WRITER,
+    "Mutation.openDirectChannel": CRISIS_WRITER,
+    "Mutation.setChannelMembers": CRISIS_PARTICIPANT,
     # subscriptions
     "Subscription.crisisEvents": CRISIS_MEMBER,
     "Subscription.logbookEntries": CRISIS_MEMBER,
+    "Subscription.chatUpdates": CRISIS_MEMBER,
     # the regional subgraph
     "Query.regionalIndicators": REGIONAL_SUPERVISOR,
 }

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import re
 import secrets
-import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -23,24 +22,25 @@ from strawberry.extensions import FieldExtension, SchemaExtension
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from panicsafe.contracts.chat import EditRequest, MarkRequest, PinRequest, RedactRequest
 from panicsafe.contracts.errors import ErrorCode
 from panicsafe.contracts.events import CloudEvent, LogbookKind, Mode
 from panicsafe.contracts.logbook import ExportFormat
 from panicsafe.core.db.database import savepoint
 from panicsafe.core.errors import ServiceError, forbidden, invalid, not_found
 from panicsafe.gateway import security_events
-from panicsafe.gateway.auth.principal import load_principal
 from panicsafe.gateway.auth.service import replace_recovery_codes
 from panicsafe.gateway.auth.sessions import revoke, token_hash
 from panicsafe.gateway.domain import models, policy
 from panicsafe.gateway.domain.policy import Principal
+from panicsafe.gateway.graphql import chat as ch
 from panicsafe.gateway.graphql import logbook as lb
 from panicsafe.gateway.graphql import types as t
+from panicsafe.gateway.graphql.streams import crisis_stream
 from panicsafe.gateway.graphql_context import GatewayContext
 from panicsafe.gateway.identity.qr import qr_svg
 from panicsafe.gateway.store import tenancy
 
-RECHECK_S = 30.0
 EARLIEST_T0 = datetime(2000, 1, 1, tzinfo=UTC)
 REGION_RE = re.compile(r"^[A-Z0-9-]{2,12}$")
 LOGIN_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
@@ -304,6 +304,37 @@ class Query:
         principal = await _principal(info)
         return await lb.read_logbook(info, principal, _uuid_arg(crisis_id, "crisisId"), filter, after, first, order)
 
+    @strawberry.field(description="Les canaux de la crise que vous pouvez lire, avec les non-lus.")
+    async def chat_channels(self, info: GInfo, crisis_id: strawberry.ID) -> list[ch.ChatChannel]:
+        return await ch.list_channels(info, await _principal(info), _uuid_arg(crisis_id, "crisisId"))
+
+    @strawberry.field(description="L'historique d'un canal : avant `before` (du plus récent) ou après `after`.")
+    async def chat_history(
+        self,
+        info: GInfo,
+        channel_id: strawberry.ID,
+        before: int | None = None,
+        after: int | None = None,
+        first: int = 50,
+    ) -> ch.ChatMessagePage:
+        return await ch.history(info, await _principal(info), str(channel_id), before, after, first)
+
+    @strawberry.field(description="Les messages épinglés d'un canal.")
+    async def chat_pinned(self, info: GInfo, channel_id: strawberry.ID) -> list[ch.ChatMessage]:
+        return await ch.pinned(info, await _principal(info), str(channel_id))
+
+    @strawberry.field(description="Recherche par mots entiers (sans casse ni accents) dans la crise ou un canal.")
+    async def chat_search(
+        self, info: GInfo, crisis_id: strawberry.ID, text: str, channel_id: strawberry.ID | None = None, first: int = 20
+    ) -> ch.ChatMessagePage:
+        principal = await _principal(info)
+        channel = str(channel_id) if channel_id else None
+        return await ch.search(info, principal, _uuid_arg(crisis_id, "crisisId"), text, channel, first)
+
+    @strawberry.field(description="Les versions d'un message modifié (d'un message retiré : responsables seulement).")
+    async def chat_message_versions(self, info: GInfo, message_id: strawberry.ID) -> list[ch.ChatMessageVersion]:
+        return await ch.versions(info, await _principal(info), str(message_id))
+
     @strawberry.field(description="Le dernier point de contrôle signé de la main courante.")
     async def logbook_checkpoint(self, info: GInfo, crisis_id: strawberry.ID) -> lb.LogbookCheckpoint | None:
         principal = await _principal(info)
@@ -487,11 +518,13 @@ class Mutation:
                 declared_by=principal.user_id,
                 establishment_ids=establishment_ids,
             )
+            cells = []
             for kind, name in models.DEFAULT_CELLS:
                 if kinds is None or kind in kinds:
-                    await tenancy.create_cell(
+                    cell_id = await tenancy.create_cell(
                         conn, tenant_id=principal.tenant_id, crisis_id=crisis_id, kind=kind.value, name=name
                     )
+                    cells.append({"id": cell_id, "name": name, "kind": kind.value})
             await tenancy.upsert_member(
                 conn,
                 tenant_id=principal.tenant_id,
@@ -513,7 +546,7 @@ class Mutation:
                 f"T0 {input.t0.astimezone(UTC):%d/%m/%Y %H:%M} UTC"
                 + (" (EXERCICE)" if mode == Mode.EXERCISE else "")
                 + ".",
-                data={"title": title, "severity": input.severity.value, "t0": input.t0.isoformat()},
+                data={"title": title, "severity": input.severity.value, "t0": input.t0.isoformat(), "cells": cells},
             )
             director = policy.CrisisAccess(crisis_id, models.CrisisRole.DIRECTOR)
             extended = dataclasses.replace(principal, crises={**principal.crises, crisis_id: director})
@@ -565,6 +598,7 @@ class Mutation:
                 kind="cell_created",
                 summary=f"Cellule « {clean} » créée par {principal.display_name}.",
                 cell=cell_id,
+                data={"cells": [{"id": cell_id, "name": clean, "kind": str(kind.value)}]},
             )
         return t.Cell(id=strawberry.ID(cell_id), kind=kind, name=clean)
 
@@ -810,6 +844,69 @@ class Mutation:
         principal = await _principal(info)
         return await lb.add_entry(info, principal, _uuid_arg(crisis_id, "crisisId"), entry)
 
+    @strawberry.mutation(description="Envoie un message ; le même clientId renvoyé ne crée rien de plus.")
+    async def send_message(self, info: GInfo, input: ch.SendMessageInput) -> ch.SendMessageResult:
+        return await ch.send(info, await _principal(info), input)
+
+    @strawberry.mutation(description="Modifie votre message (l'ancienne version est conservée).")
+    async def edit_message(self, info: GInfo, message_id: strawberry.ID, text: str) -> ch.ChatMessage:
+        return await ch.change(
+            info, await _principal(info), "edit", lambda: EditRequest(message=str(message_id), text=text)
+        )
+
+    @strawberry.mutation(description="Retire un message : il reste une trace (qui, quand), plus le texte.")
+    async def redact_message(self, info: GInfo, message_id: strawberry.ID, reason: str = "") -> ch.ChatMessage:
+        return await ch.change(
+            info, await _principal(info), "redact", lambda: RedactRequest(message=str(message_id), reason=reason)
+        )
+
+    @strawberry.mutation(description="Épingle (ou détache) un message.")
+    async def pin_message(self, info: GInfo, message_id: strawberry.ID, pinned: bool = True) -> ch.ChatMessage:
+        return await ch.change(
+            info, await _principal(info), "pin", lambda: PinRequest(message=str(message_id), pinned=pinned)
+        )
+
+    @strawberry.mutation(description="Inscrit un message à la main courante : décision, fait, action ou communication.")
+    async def mark_message(self, info: GInfo, message_id: strawberry.ID, kind: LogbookKind) -> ch.ChatMessage:
+        return await ch.change(
+            info, await _principal(info), "mark", lambda: MarkRequest(message=str(message_id), kind=kind)
+        )
+
+    @strawberry.mutation(description="Marque un canal comme lu jusqu'au message `seq`.")
+    async def mark_channel_read(self, info: GInfo, channel_id: strawberry.ID, seq: int) -> ch.ChatChannel:
+        return await ch.mark_read(info, await _principal(info), str(channel_id), seq)
+
+    @strawberry.mutation(description="Ouvre un canal privé dans une cellule, pour certains de ses membres.")
+    async def create_private_channel(
+        self,
+        info: GInfo,
+        crisis_id: strawberry.ID,
+        cell_id: strawberry.ID,
+        name: str,
+        member_ids: list[strawberry.ID],
+    ) -> ch.ChatChannel:
+        crisis = _uuid_arg(crisis_id, "crisisId")
+        cell = _uuid_arg(cell_id, "cellId")
+        members = [_uuid_arg(m, "memberIds") for m in member_ids]
+        return await ch.create_private(info, await _principal(info), crisis, cell, name, members)
+
+    @strawberry.mutation(description="Ouvre (ou retrouve) une conversation directe avec un membre de la crise.")
+    async def open_direct_channel(
+        self, info: GInfo, crisis_id: strawberry.ID, user_id: strawberry.ID
+    ) -> ch.ChatChannel:
+        principal = await _principal(info)
+        return await ch.open_direct(info, principal, _uuid_arg(crisis_id, "crisisId"), _uuid_arg(user_id, "userId"))
+
+    @strawberry.mutation(description="Ajoute ou retire des membres d'un canal privé.")
+    async def set_channel_members(
+        self,
+        info: GInfo,
+        channel_id: strawberry.ID,
+        add: list[strawberry.ID] | None = None,
+        remove: list[strawberry.ID] | None = None,
+    ) -> ch.ChatChannel:
+        return await ch.set_members(info, await _principal(info), str(channel_id), add or [], remove or [])
+
     @strawberry.mutation(description="Exporter la main courante signée (PDF, CSV, paquet de preuve JSON).")
     async def export_logbook(self, info: GInfo, crisis_id: strawberry.ID, format: ExportFormat) -> lb.LogbookExport:
         principal = await _principal(info)
@@ -870,55 +967,46 @@ def _event(event: CloudEvent) -> t.CrisisEvent:
     )
 
 
-async def _crisis_stream(
-    info: GInfo, field: str, crisis_id: strawberry.ID
-) -> AsyncGenerator[tuple[Principal, str, CloudEvent], None]:
-    """The events of one crisis for a subscription, each with the subscriber as they are now.
-
-    Decided by the policy at the start. Membership changes arrive on this very stream: the decision is
-    taken again at once. Sessions are re-checked at least every RECHECK_S (a revoked session or an
-    expired token ends the stream).
-    """
-    principal = await info.context.principal()
-    policy.decide(f"Subscription.{field}", principal, {"crisis_id": crisis_id})
-    assert principal is not None
-    hub = info.context.services.hub
-    if hub is None:
-        raise ServiceError(ErrorCode.UNAVAILABLE, "Flux en direct indisponible.")
-    crisis_key = _uuid_arg(crisis_id, "crisisId")
-    services = info.context.services
-    bearer = info.context.bearer() or ""
-    checked = time.monotonic()
-    async with hub.subscribe(tenant=principal.tenant_id, crisis=crisis_key) as subscription:
-        async for event in subscription:
-            if event.short_type == "membership_changed" or time.monotonic() - checked > RECHECK_S:
-                principal = await load_principal(services.db, services.tokens, bearer)
-                policy.require_member(principal, crisis_key)
-                checked = time.monotonic()
-            yield principal, crisis_key, event
-
-
 @strawberry.type
 class Subscription:
     @strawberry.subscription(description="Les événements d'une crise dont vous êtes membre, en direct.")
     async def crisis_events(self, info: GInfo, crisis_id: strawberry.ID) -> AsyncGenerator[t.CrisisEvent, None]:
-        async for principal, crisis, event in _crisis_stream(info, "crisisEvents", crisis_id):
+        async for principal, crisis, event in crisis_stream(info, "crisisEvents", crisis_id):
             if _visible(principal, crisis, event):
                 yield _event(event)
 
     @strawberry.subscription(description="Les nouvelles entrées de la main courante, en direct.")
     async def logbook_entries(self, info: GInfo, crisis_id: strawberry.ID) -> AsyncGenerator[lb.LogbookNotice, None]:
         mode: Mode | None = None
-        async for principal, crisis, event in _crisis_stream(info, "logbookEntries", crisis_id):
+        async for principal, crisis, event in crisis_stream(info, "logbookEntries", crisis_id):
             if mode is None:
                 _, mode, _ = await lb.crisis_log(info, principal, crisis)
             if lb.is_notice(event, mode):
                 for notice in lb.notices(principal, crisis, event):
                     yield notice
 
+    @strawberry.subscription(
+        description="La messagerie de la crise en direct ; `resume` rattrape d'abord ce qui a été manqué."
+    )
+    async def chat_updates(
+        self, info: GInfo, crisis_id: strawberry.ID, resume: list[ch.ChannelCursor] | None = None
+    ) -> AsyncGenerator[ch.ChatUpdate, None]:
+        delivered: dict[str, int] = {}
+        backlog = ch.resume_backlog(info, resume or [], delivered)
+        async for principal, crisis, item in crisis_stream(info, "chatUpdates", crisis_id, backlog):
+            if isinstance(item, ch.ChatUpdate):
+                yield item
+                continue
+            update = await ch.live_update(info, principal, crisis, item, delivered)
+            if update is not None:
+                yield update
+
 
 def _visible(principal: Principal, crisis: str, event: CloudEvent) -> bool:
-    """Need-to-know on the live feed, as in the main courante (`policy.can_see_entry`)."""
+    """Need-to-know on the live feed, as in the main courante (`policy.can_see_entry`); the chat has
+    its own feed (`chatUpdates`), decided per channel."""
+    if event.service == "chat":
+        return False
     if event.service == "logbook":
         return bool(lb.visible_notice_entries(principal, crisis, event))
     return policy.can_see_entry(principal, crisis, event.logbook.cell if event.logbook else None)
