@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-from gwclient import GatewayUnderTest
+from gwclient import GatewayUnderTest, gateway_of
 
-from panicsafe.core.db.database import Database
 from panicsafe.core.devstack import DevStack
 from panicsafe.core.devstack.platform import Platform
 
@@ -17,17 +15,8 @@ from panicsafe.core.devstack.platform import Platform
 async def gateway(stack: DevStack, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[GatewayUnderTest]:
     platform = Platform(stack, tmp_path_factory.mktemp("gateway"), services=("gateway", "logbook", "chat"))
     await platform.start()
-    app_dsn = (platform.directory / "secrets" / "gateway" / "database_url").read_text()
-    db = Database(app_dsn, "gateway")
-    await db.open()
     try:
-        yield GatewayUnderTest(
-            url=platform.gateway_url,
-            db=db,
-            admin_dsn=stack.postgres.admin_dsn,
-            log=Path(platform.processes["gateway"].log_path),
-            directory=platform.directory,
-        )
+        async with gateway_of(platform) as gateway:
+            yield gateway
     finally:
-        await db.close()
         platform.stop()

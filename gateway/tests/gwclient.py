@@ -6,6 +6,8 @@ import asyncio
 import json
 import secrets
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ import asyncpg
 import httpx
 
 from panicsafe.core.db.database import Database
+from panicsafe.core.devstack.platform import Platform
 from panicsafe.gateway.bootstrap import create_tenant
 from panicsafe.gateway.identity import totp
 
@@ -74,6 +77,24 @@ class GatewayUnderTest:
             return await conn.fetch(query, *args)
         finally:
             await conn.close()
+
+
+@asynccontextmanager
+async def gateway_of(platform: Platform) -> AsyncIterator[GatewayUnderTest]:
+    """A started platform's gateway, as the tests drive it (its own schema opened for bootstrapping)."""
+    app_dsn = (platform.directory / "secrets" / "gateway" / "database_url").read_text()
+    db = Database(app_dsn, "gateway")
+    await db.open()
+    try:
+        yield GatewayUnderTest(
+            url=platform.gateway_url,
+            db=db,
+            admin_dsn=platform.stack.postgres.admin_dsn,
+            log=Path(platform.processes["gateway"].log_path),
+            directory=platform.directory,
+        )
+    finally:
+        await db.close()
 
 
 def refresh_cookie(response: httpx.Response) -> str:
