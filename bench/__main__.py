@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("foundation", "gateway", "logbook")
+BENCHMARKS = ("foundation", "gateway", "logbook", "chat")
 
 
 def main(names: list[str]) -> int:

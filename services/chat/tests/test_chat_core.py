@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import secrets
+import subprocess
 import uuid
 
 import asyncpg
@@ -37,6 +38,7 @@ from panicsafe.contracts.chat import (
 )
 from panicsafe.contracts.errors import ErrorCode
 from panicsafe.contracts.events import LOGBOOK_BODY_PURPOSE, CloudEvent, LogbookKind
+from panicsafe.core.devstack.servers import POSTGRES_BIN_DIRS, find_binary
 from panicsafe.core.errors import ServiceError
 
 
@@ -378,6 +380,16 @@ async def test_no_message_text_in_the_schema_or_events(chat: ChatUnderTest) -> N
             dump += [r["line"] for r in rows]
     finally:
         await conn.close()
+    # And pg_dump itself, binary columns and all, as a backup of the schema would hold it.
+    pg_dump = find_binary("pg_dump", POSTGRES_BIN_DIRS)
+    backup = subprocess.run(
+        [pg_dump, "--data-only", f"--schema={chat.roles.schema}", f"--dbname={chat.admin_dsn}"],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout.decode("utf-8", errors="replace")
+    assert sent.id in backup
+    dump.append(backup)
     everything = "\n".join(dump)
     assert len(tables) >= 9 and sent.id in everything  # the dump did read the messages
     for needle in (marker, marker.lower(), "éteignez", "eteignez", marker.encode().hex()):

@@ -62,12 +62,15 @@ class Platform:
         services: tuple[str, ...] = SERVICES,
         gateway_port: int | None = None,
         gateway_workers: int = GATEWAY_WORKERS,
+        settings: dict[str, dict[str, str]] | None = None,
     ) -> None:
         self.stack = stack
         self.directory = directory.resolve()
         self.services = services
         self.gateway_port = gateway_port or free_port()
         self.gateway_workers = gateway_workers
+        # Extra settings per service, without their prefix: {"chat": {"SEND_RATE_PER_S": "1000"}}.
+        self.settings = settings or {}
         self.processes: dict[str, ServiceProcess] = {}
         self.signing_key = SigningKey.generate()  # internal actor tokens (services verify)
         self.access_key = SigningKey.generate()  # user access tokens (only the gateway knows it)
@@ -130,6 +133,7 @@ class Platform:
                 "INTERNAL_SIGNING_KEY_FILE": str(self.keys_dir / f"{self.signing_key.kid}.pem"),
                 "ACCESS_SIGNING_KEY_FILE": str(self.directory / "access-keys" / f"{self.access_key.kid}.pem"),
             }
+        values |= self.settings.get(name, {})
         env = {k: v for k, v in os.environ.items() if not k.startswith(prefix)}
         env |= {prefix + key: value for key, value in values.items()}
         return env
