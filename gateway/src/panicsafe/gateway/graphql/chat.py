@@ -53,7 +53,7 @@ from panicsafe.contracts.events import CloudEvent, LogbookKind, Mode
 from panicsafe.core.errors import ServiceError, forbidden, invalid, not_found
 from panicsafe.gateway.domain.models import LEADING_ROLES
 from panicsafe.gateway.domain.policy import Principal
-from panicsafe.gateway.graphql import logbook  # noqa: F401 (registers LogbookKind with strawberry first)
+from panicsafe.gateway.graphql.logbook import validated  # (also registers LogbookKind with strawberry first)
 from panicsafe.gateway.graphql_context import GatewayContext
 from panicsafe.gateway.store import tenancy
 
@@ -279,13 +279,6 @@ def channel(view: ChannelView) -> ChatChannel:
 # -- calls -----------------------------------------------------------------------------------------
 
 
-def _validated(build: Callable[[], M]) -> M:
-    try:
-        return build()
-    except ValidationError as exc:
-        raise ServiceError.from_validation(exc) from None
-
-
 async def _call(info: GInfo, principal: Principal, operation: str, request: BaseModel, reply: type[M]) -> M:
     return await info.context.services.call(principal, "chat", operation, request, reply)
 
@@ -316,7 +309,7 @@ async def provision(info: GInfo, principal: Principal, crisis_id: str) -> Channe
 
 
 async def send(info: GInfo, principal: Principal, data: SendMessageInput) -> SendMessageResult:
-    request = _validated(
+    request = validated(
         lambda: SendRequest(
             channel=str(data.channel_id),
             client_id=data.client_id,
@@ -335,19 +328,19 @@ async def send(info: GInfo, principal: Principal, data: SendMessageInput) -> Sen
 
 
 async def change(info: GInfo, principal: Principal, operation: str, build: Callable[[], BaseModel]) -> ChatMessage:
-    view = await _call(info, principal, operation, _validated(build), MessageView)
+    view = await _call(info, principal, operation, validated(build), MessageView)
     return await message(info, principal.tenant_id, view)
 
 
 async def history(
     info: GInfo, principal: Principal, channel_id: str, before: int | None, after: int | None, first: int
 ) -> ChatMessagePage:
-    request = _validated(lambda: HistoryRequest(channel=channel_id, before=before, after=after, first=first))
+    request = validated(lambda: HistoryRequest(channel=channel_id, before=before, after=after, first=first))
     return await page(info, principal.tenant_id, await _call(info, principal, "history", request, MessagePage))
 
 
 async def pinned(info: GInfo, principal: Principal, channel_id: str) -> list[ChatMessage]:
-    request = _validated(lambda: ChannelRef(channel=channel_id))
+    request = validated(lambda: ChannelRef(channel=channel_id))
     result = await _call(info, principal, "pinned", request, MessagePage)
     return [await message(info, principal.tenant_id, m) for m in result.messages]
 
@@ -355,12 +348,12 @@ async def pinned(info: GInfo, principal: Principal, channel_id: str) -> list[Cha
 async def search(
     info: GInfo, principal: Principal, crisis_id: str, text: str, channel_id: str | None, first: int
 ) -> ChatMessagePage:
-    request = _validated(lambda: SearchRequest(crisis=crisis_id, text=text, channel=channel_id, first=first))
+    request = validated(lambda: SearchRequest(crisis=crisis_id, text=text, channel=channel_id, first=first))
     return await page(info, principal.tenant_id, await _call(info, principal, "search", request, MessagePage))
 
 
 async def versions(info: GInfo, principal: Principal, message_id: str) -> list[ChatMessageVersion]:
-    request = _validated(lambda: MessageRef(message=message_id))
+    request = validated(lambda: MessageRef(message=message_id))
     reply = await _call(info, principal, "versions", request, VersionsReply)
     out = [
         ChatMessageVersion(
@@ -385,7 +378,7 @@ async def versions(info: GInfo, principal: Principal, message_id: str) -> list[C
 
 
 async def mark_read(info: GInfo, principal: Principal, channel_id: str, seq: int) -> ChatChannel:
-    request = _validated(lambda: ReadMarkerRequest(channel=channel_id, seq=seq))
+    request = validated(lambda: ReadMarkerRequest(channel=channel_id, seq=seq))
     return channel(await _call(info, principal, "mark_read", request, ChannelView))
 
 
@@ -406,7 +399,7 @@ async def create_private(
             raise not_found("Personne introuvable dans cette crise.")
         if row["role"] not in LEADING and cell_id not in row["cells"]:
             raise invalid("Chaque membre d'un canal privé appartient à sa cellule.")
-    request = _validated(
+    request = validated(
         lambda: CreateChannelRequest(
             crisis=crisis_id, kind=ChannelKind.PRIVATE, name=name, cell=cell_id, members=sorted(wanted)
         )
@@ -420,7 +413,7 @@ async def open_direct(info: GInfo, principal: Principal, crisis_id: str, user_id
     if other is None or user_id == principal.user_id:
         raise not_found("Personne introuvable dans cette crise.")
     name = f"{principal.display_name} et {other['display_name']}"
-    request = _validated(
+    request = validated(
         lambda: CreateChannelRequest(crisis=crisis_id, kind=ChannelKind.DIRECT, name=name[:120], members=[user_id])
     )
     return channel(await _call(info, principal, "create_channel", request, ChannelView))
@@ -430,7 +423,7 @@ async def set_members(
     info: GInfo, principal: Principal, channel_id: str, add: Sequence[str], remove: Sequence[str]
 ) -> ChatChannel:
     """Whoever is added must belong to the crisis and to the channel's cell (or lead the crisis)."""
-    request = _validated(
+    request = validated(
         lambda: SetMembersRequest(channel=channel_id, add=[str(a) for a in add], remove=[str(r) for r in remove])
     )
     if request.add:
@@ -486,7 +479,7 @@ def resume_backlog(info: GInfo, cursors: Sequence[ChannelCursor], delivered: dic
         for cursor in cursors:
             channel_id, after = str(cursor.channel_id), max(0, cursor.after_rev)
             for _ in range(MAX_RESUME_PAGES):
-                request = _validated(lambda c=channel_id, a=after: ChangesRequest(channel=c, after_rev=a))  # type: ignore[misc]
+                request = validated(lambda c=channel_id, a=after: ChangesRequest(channel=c, after_rev=a))  # type: ignore[misc]
                 result = await _call(info, principal, "changes", request, MessagePage)
                 for view in result.messages:
                     if view.crisis != crisis:

@@ -11,10 +11,10 @@ import base64
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import strawberry
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
@@ -38,6 +38,7 @@ from panicsafe.gateway.graphql_context import GatewayContext
 from panicsafe.gateway.store import tenancy
 
 GInfo = Info[GatewayContext, None]
+M = TypeVar("M", bound=BaseModel)
 NOTICE_TYPE = "entries_recorded"
 
 strawberry.enum(LogbookKind, name="LogbookKind", description="Nature d'une entrée de la main courante.")
@@ -164,7 +165,7 @@ async def crisis_log(info: GInfo, principal: Principal, crisis_id: str) -> tuple
     return str(row["id"]), Mode(row["mode"]), str(row["title"])
 
 
-def _validated(build: Callable[[], Any]) -> Any:
+def validated(build: Callable[[], M]) -> M:
     """Contract validation errors become `invalid` with the fields at fault."""
     try:
         return build()
@@ -184,7 +185,7 @@ async def read_logbook(
     crisis, mode, _ = await crisis_log(info, principal, crisis_id)
     f = filter or LogbookFilter()
     newest_first = order == LogbookOrder.NEWEST_FIRST
-    request = _validated(
+    request = validated(
         lambda: ListEntriesRequest(
             crisis=crisis,
             mode=mode,
@@ -211,7 +212,7 @@ async def add_entry(info: GInfo, principal: Principal, crisis_id: str, entry: Lo
     crisis, mode, _ = await crisis_log(info, principal, crisis_id)
     if entry.cell_id is not None and not policy.can_see_cell(principal, crisis, str(entry.cell_id)):
         raise forbidden("Écrivez dans la main courante d'une de vos cellules.")
-    request = _validated(
+    request = validated(
         lambda: AppendEntryRequest(
             crisis=crisis,
             mode=mode,
@@ -305,7 +306,7 @@ def is_notice(event: CloudEvent, mode: Mode) -> bool:
 
 
 def chunk_request(export_id: str, index: int) -> ExportChunkRequest:
-    request: ExportChunkRequest = _validated(lambda: ExportChunkRequest(export_id=export_id, index=index))
+    request = validated(lambda: ExportChunkRequest(export_id=export_id, index=index))
     return request
 
 
