@@ -39,6 +39,16 @@ MAX_AUTH_BODY = 65_536
 STATIC = Path(__file__).parent / "static"
 
 
+class ImmutableFiles(StaticFiles):
+    """Content-hashed build assets: a name never changes meaning, so browsers keep them."""
+
+    async def get_response(self, path: str, scope: Any) -> Response:
+        response = await super().get_response(path, scope)
+        if response.status_code == 200:
+            response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        return response
+
+
 def body_limit(path: str) -> int:
     graphql = path.startswith(("/graphql", "/federation/graphql"))
     return MAX_QUERY_BYTES + 4096 if graphql else MAX_AUTH_BODY
@@ -156,16 +166,20 @@ def create_app(runtime: Runtime, settings: GatewaySettings, services: GatewaySer
         ready = all(s.get("status") == DependencyStatus.OK for s in status.values())
         return JSONResponse({"ready": ready, "services": status}, status_code=200 if ready else 503)
 
-    # The access page (enrolment and login) until the web client takes over `/`.
+    # The web client at `/` (its hashed assets cached for good); without a build, the plain access page.
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    web = settings.web_dist
+    if web is not None and (web / "index.html").is_file():
+        app.mount("/assets", ImmutableFiles(directory=web / "assets"), name="assets")
+    home = web / "index.html" if web is not None and (web / "index.html").is_file() else STATIC / "index.html"
 
     @app.get("/favicon.ico", include_in_schema=False)
     async def favicon() -> Response:
         return Response(status_code=204)
 
     @app.get("/", include_in_schema=False)
-    async def access_page() -> FileResponse:
-        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+    async def client_page() -> FileResponse:
+        return FileResponse(home, headers={"Cache-Control": "no-cache"})
 
     app.state.schema = schema
     return Edge(ExactPaths(app, {"/graphql": graphql, "/federation/graphql": federation}), body_limit)

@@ -12,6 +12,10 @@ from panicsafe.core.settings import DatabaseSettings, OpenBaoSettings
 DOWNSTREAM = ("chat", "video", "logbook", "docs", "sara")
 
 
+# The repository's web client build, when the gateway runs from a checkout.
+WEB_DIST = Path(__file__).resolve().parents[4] / "web" / "dist"
+
+
 class GatewaySettings(OpenBaoSettings, DatabaseSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", frozen=True)
     secret_fields: ClassVar[tuple[str, ...]] = ()
@@ -25,6 +29,9 @@ class GatewaySettings(OpenBaoSettings, DatabaseSettings):
     http_reuse_port: bool = False
     # Where browsers reach the platform: the passkey origin and relying-party id derive from it.
     public_url: str = "http://127.0.0.1:8080"
+    # The built web client (`web/dist`, made by `make run` and `make test`); without it `/` serves the
+    # plain access page (enrolment and login).
+    web_dist: Path | None = WEB_DIST if WEB_DIST.is_dir() else None
     downstream_services: tuple[str, ...] = DOWNSTREAM
     # Ed25519 private keys (PKCS#8 PEM, file name `<kid>.pem`): user access tokens and internal
     # actor tokens are signed with different keys.

@@ -205,6 +205,7 @@ class AuthService:
             mode=Mode(crisis["mode"]),
             summary=f"{invitation['display_name']} rejoint la crise sur invitation (rôle {role}).",
             data={"user_id": user_id, "role": role, "previous_role": None},
+            author=str(invitation["display_name"]),
         )
 
     async def _enrolment(self, conn: Connection, enrolment_token: str) -> Any:
