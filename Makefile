@@ -36,6 +36,7 @@ format:
 	$(UV) run --frozen ruff check --fix .
 
 test: setup lint
+	npm run --prefix web --silent test
 	$(UV) run --frozen pytest $(PYTEST_ARGS)
 
 # The bench targets (and the setup they run first) see PANICSAFE_BENCH=1: setup then installs wrk.

@@ -10,6 +10,8 @@ need_apt=()
 command -v turnserver >/dev/null 2>&1 || [ -x /usr/bin/turnserver ] || need_apt+=(coturn)
 # DejaVu Sans: the logbook's PDF exports embed it (accents, €, «»).
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
+# The web client's browser tests and benchmark: Debian's Chromium.
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -31,6 +33,17 @@ if [ ! -f "$federation/node_modules/.package-lock.json" ] \
   command -v npm >/dev/null 2>&1 || { echo "setup: npm (Node.js >= 20) is needed for $federation" >&2; exit 1; }
   echo "setup: installing the federation router (npm ci in $federation)"
   npm ci --prefix "$federation" --no-audit --no-fund --silent
+fi
+# The web client (web/): dependencies from its lockfile, then a build whenever a source is newer than it.
+if [ ! -f web/node_modules/.package-lock.json ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
+  command -v npm >/dev/null 2>&1 || { echo "setup: npm (Node.js >= 20) is needed for web/" >&2; exit 1; }
+  echo "setup: installing the web client's dependencies (npm ci in web)"
+  npm ci --prefix web --no-audit --no-fund --silent
+fi
+if [ ! -f web/dist/index.html ] \
+    || [ -n "$(find web/src web/index.html web/vite.config.ts web/package-lock.json -newer web/dist/index.html -print -quit)" ]; then
+  echo "setup: building the web client"
+  npm run --prefix web --silent build >/dev/null
 fi
 # Benchmarks only (`make bench`, `make bench-<name>` set PANICSAFE_BENCH=1): wrk, the HTTP load generator.
 if [ "${PANICSAFE_BENCH:-0}" = "1" ] && ! command -v wrk >/dev/null 2>&1; then

@@ -1,0 +1,45 @@
+// French words for the schema's values.
+import type { CellKind, ChatChannelKind, CrisisRole, CrisisStatus, LogbookKind, Severity } from "../api/generated";
+
+export const ROLE: Record<CrisisRole, string> = {
+  DIRECTOR: "Directeur·rice de crise",
+  COORDINATOR: "Coordinateur·rice",
+  MEMBER: "Membre",
+  PATIENTS_REPRESENTATIVE: "Représentant·e des usagers",
+  OBSERVER: "Observateur·rice",
+  EXTERNAL_LIAISON: "Liaison externe",
+};
+
+export const STATUS: Record<CrisisStatus, string> = { ACTIVE: "Active", RECOVERY: "Reprise", CLOSED: "Close" };
+
+export const SEVERITY: Record<Severity, string> = {
+  MINOR: "Mineure",
+  SIGNIFICANT: "Significative",
+  MAJOR: "Majeure",
+  CRITICAL: "Critique",
+};
+
+export const KIND: Record<LogbookKind, string> = {
+  FACT: "Fait",
+  DECISION: "Décision",
+  ACTION: "Action",
+  COMMUNICATION: "Communication",
+  SYSTEM: "Système",
+};
+
+export const CELL: Record<CellKind, string> = {
+  DECISION: "Cellule décisionnelle",
+  IT_OPERATIONS: "Cellule SI et opérations",
+  COMMUNICATION: "Cellule communication",
+  MEDICAL_CONTINUITY: "Continuité des soins",
+  LEGAL_DPO: "Juridique et DPO",
+  CUSTOM: "Autre cellule",
+};
+
+export const CHANNEL: Record<ChatChannelKind, string> = {
+  CRISIS: "Crise",
+  CELL: "Cellule",
+  EXTERNAL: "Externe",
+  PRIVATE: "Privé",
+  DIRECT: "Direct",
+};
