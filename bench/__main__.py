@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("foundation", "gateway", "logbook", "chat")
+BENCHMARKS = ("foundation", "gateway", "logbook", "chat", "web")
 
 
 def main(names: list[str]) -> int:
