@@ -36,7 +36,9 @@ async def browser() -> AsyncIterator[Browser]:
             await launched.close()
 
 
-async def admin_and_crisis(gateway: GatewayUnderTest, browser: Browser, title: str, shots: bool) -> Person:
+async def admin_and_crisis(
+    gateway: GatewayUnderTest, browser: Browser, title: str, shots: bool, *, exercise: bool = False
+) -> Person:
     """A new tenant's administrator, enrolled in the browser, on the home of a crisis they declared."""
     tenant = await create_tenant(
         gateway.db,
@@ -53,6 +55,8 @@ async def admin_and_crisis(gateway: GatewayUnderTest, browser: Browser, title: s
     await page.get_by_role("button", name="Déclarer une crise").click()
     await page.get_by_label("Intitulé").fill(title)
     await page.get_by_label("Centre hospitalier de Douai").check()
+    if exercise:
+        await page.get_by_label("Exercice").check()
     if shots:
         await screenshot(page, "declare-crisis")
     await page.get_by_role("button", name="Déclarer", exact=True).click()
@@ -129,7 +133,19 @@ async def test_the_crisis_cell_journey(gateway: GatewayUnderTest, browser: Brows
     await admin.page.goto(f"{gateway.url}/#/securite")
     await expect(admin.page.get_by_test_id("sessions")).to_contain_text("Cette session")
     await screenshot(admin.page, "security")
-    assert len(list((ARTIFACTS / "screenshots").glob("*.png"))) >= 10
+
+    # Signing out, then in again with the password and a code of the authenticator app.
+    page = admin.page
+    await page.get_by_role("button", name="Se déconnecter").click()
+    await expect(page.get_by_role("heading", name="Connexion")).to_be_visible()
+    await screenshot(page, "login")
+    await page.get_by_label("Identifiant").fill(admin.login)
+    await page.get_by_label("Mot de passe").fill(PASSWORD)
+    await page.get_by_role("button", name="Continuer").click()
+    await page.get_by_label("Code à 6 chiffres").fill(admin.code())
+    await page.get_by_role("button", name="Se connecter").click()
+    await expect(page.get_by_test_id("crisis-list")).to_contain_text("Rançongiciel au CH de Douai")
+    assert len(list((ARTIFACTS / "screenshots").glob("*.png"))) >= 11
 
 
 async def export_bundle(admin: Person, folder: Path) -> Path:
@@ -208,3 +224,14 @@ async def server_texts(gateway: GatewayUnderTest, person: Person, crisis_url: st
             {"ch": channel},
         )
     return [str(m["text"]) for m in history["chatHistory"]["messages"]]
+
+
+async def test_exercise_banner_on_every_screen(gateway: GatewayUnderTest, browser: Browser) -> None:
+    admin = await admin_and_crisis(gateway, browser, "Exercice de crise cyber", shots=False, exercise=True)
+    crisis_url = admin.page.url
+    for suffix in ("", "/messagerie", "/main-courante"):
+        await admin.page.goto(crisis_url + suffix)
+        await expect(admin.page.get_by_test_id("exercise-banner")).to_contain_text("EXERCICE")
+    await screenshot(admin.page, "exercise")
+    await admin.page.goto(admin.page.url.split("#")[0] + "#/")
+    await expect(admin.page.get_by_test_id("crisis-list")).to_contain_text("EXERCICE")
