@@ -93,21 +93,25 @@ export function subscribe<T>(
   onEnd: (error: ApiError | null) => void,
 ): Subscription {
   let closed = false;
+  let ended = false;
+  const end = (error: ApiError | null) => {
+    if (closed || ended) return;
+    ended = true;
+    // The socket authenticated with a token that is no longer valid: the next one connects afresh.
+    if (error?.code === "unauthenticated") void resetSocket();
+    onEnd(error);
+  };
   const dispose = socket().subscribe<T>(
     { query, variables: variables() },
     {
       next: (value) => {
         if (value.errors?.length) {
           const first = value.errors[0] as GraphQLErrorBody;
-          onEnd(new ApiError(first.extensions?.code ?? "internal", first.message));
-        } else if (value.data) onData(value.data as T);
+          end(new ApiError(first.extensions?.code ?? "internal", first.message));
+        } else if (value.data && !ended) onData(value.data as T);
       },
-      error: (error) => {
-        if (!closed) onEnd(new ApiError("unavailable", String((error as Error)?.message ?? error)));
-      },
-      complete: () => {
-        if (!closed) onEnd(null);
-      },
+      error: (error) => end(new ApiError("unavailable", String((error as Error)?.message ?? error))),
+      complete: () => end(null),
     },
   );
   return {

@@ -41,6 +41,8 @@ export function Chat({ crisisId }: { crisisId: string }) {
   const loaded = useRef(new Set<string>());
   const outbox = useMemo(() => new Outbox(localStorage, `ps_outbox_${crisisId}`), [crisisId]);
   const bump = () => setVersion((v) => v + 1);
+  const myIdRef = useRef<string | undefined>(undefined);
+  myIdRef.current = me.data?.me.id;
 
   const apply = useCallback((messages: Message[], live: boolean) => {
     for (const m of messages) {
@@ -75,11 +77,14 @@ export function Chat({ crisisId }: { crisisId: string }) {
           const update = data.chatUpdates;
           if (update.message) apply([update.message], true);
           if (update.kind === "CHANNEL") void loadChannels();
-          else if (update.kind === "POSTED") setChannels((cs) => cs.map((c) => (c.id === update.channelId ? bumpUnread(c, update.message, me.data?.me.id) : c)));
+          else if (update.kind === "POSTED") setChannels((cs) => cs.map((c) => (c.id === update.channelId ? bumpUnread(c, update.message, myIdRef.current) : c)));
         },
         (end) => {
           if (stopped) return;
-          if (end && (end.code === "forbidden" || end.code === "unauthenticated")) setError(end.message);
+          if (end?.code === "forbidden") {
+            setError(end.message); // no longer a member: no point in coming back
+            return;
+          }
           retry = setTimeout(open, 1_000);
         },
       );

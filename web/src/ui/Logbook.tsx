@@ -22,6 +22,8 @@ export function Logbook({ crisisId }: { crisisId: string }) {
 
   useEffect(() => {
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let retry: ReturnType<typeof setTimeout> | undefined;
+    let stopped = false;
     let sub = open();
     function open() {
       return subscribe(
@@ -31,8 +33,9 @@ export function Logbook({ crisisId }: { crisisId: string }) {
           clearTimeout(timer);
           timer = setTimeout(() => setTick((t) => t + 1), 250);
         },
-        () => {
-          setTimeout(() => {
+        (end) => {
+          if (end?.code === "forbidden" || stopped) return; // no longer a member: stay down
+          retry = setTimeout(() => {
             sub = open();
             setTick((t) => t + 1); // what arrived meanwhile
           }, 1_000);
@@ -40,7 +43,9 @@ export function Logbook({ crisisId }: { crisisId: string }) {
       );
     }
     return () => {
+      stopped = true;
       clearTimeout(timer);
+      clearTimeout(retry);
       sub.close();
     };
   }, [crisisId]);
