@@ -39,6 +39,31 @@ WARMUP_S = 2.0
 VERIFY_ENTRIES = 1_000_000
 
 
+def actor_tokens(signer: TokenSigner, tenant: str, crisis: str, count: int) -> list[str]:
+    """Tokens of `count` members of one crisis, as the gateway would sign them for the logbook."""
+    return [
+        signer.issue(
+            Actor(
+                subject=str(uuid.uuid4()),
+                tenant=tenant,
+                name=f"Agent {i}",
+                memberships=[CrisisMembership(crisis=crisis, roles=["member"])],
+            ),
+            audience="panicsafe.logbook",
+        )
+        for i in range(count)
+    ]
+
+
+def append_request(crisis: str) -> AppendEntryRequest:
+    return AppendEntryRequest(
+        crisis=crisis,
+        kind=LogbookKind.FACT,
+        summary="Point de situation : 42 postes isolés, messagerie indisponible",
+        body="Constat de la cellule SI, relevé à la main sur le poste de garde.",
+    )
+
+
 async def appends(platform: Platform, clients: int = CLIENTS) -> tuple[int, float, list[float]]:
     tenant, crisis = str(uuid.uuid4()), str(uuid.uuid4())
     signer = TokenSigner(platform.signing_key, ttl_s=300)
@@ -47,24 +72,8 @@ async def appends(platform: Platform, clients: int = CLIENTS) -> tuple[int, floa
     latencies: list[float] = []
     count = 0
     try:
-        tokens = [
-            signer.issue(
-                Actor(
-                    subject=str(uuid.uuid4()),
-                    tenant=tenant,
-                    name=f"Agent {i}",
-                    memberships=[CrisisMembership(crisis=crisis, roles=["member"])],
-                ),
-                audience="panicsafe.logbook",
-            )
-            for i in range(clients)
-        ]
-        request = AppendEntryRequest(
-            crisis=crisis,
-            kind=LogbookKind.FACT,
-            summary="Point de situation : 42 postes isolés, messagerie indisponible",
-            body="Constat de la cellule SI, relevé à la main sur le poste de garde.",
-        )
+        tokens = actor_tokens(signer, tenant, crisis, clients)
+        request = append_request(crisis)
 
         async def client(token: str, until: float, record: bool) -> None:
             nonlocal count
@@ -93,24 +102,8 @@ async def paced(platform: Platform, rate: float = TARGET_RATE, seconds: float = 
     signer = TokenSigner(platform.signing_key, ttl_s=300)
     nc = await connect_nats(platform.stack.nats.url, "bench-logbook-paced")
     rpc = RpcClient(nc, timeout=10.0)
-    tokens = [
-        signer.issue(
-            Actor(
-                subject=str(uuid.uuid4()),
-                tenant=tenant,
-                name=f"Agent {i}",
-                memberships=[CrisisMembership(crisis=crisis, roles=["member"])],
-            ),
-            audience="panicsafe.logbook",
-        )
-        for i in range(16)
-    ]
-    request = AppendEntryRequest(
-        crisis=crisis,
-        kind=LogbookKind.FACT,
-        summary="Point de situation : 42 postes isolés, messagerie indisponible",
-        body="Constat de la cellule SI, relevé à la main sur le poste de garde.",
-    )
+    tokens = actor_tokens(signer, tenant, crisis, 16)
+    request = append_request(crisis)
     latencies: list[float] = []
     tasks: set[asyncio.Task[None]] = set()
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import importlib
 import re
 import statistics
 import tempfile
@@ -29,16 +30,6 @@ from panicsafe.core.devstack.platform import Platform
 
 ROUNDS = 15
 DIST = ROOT / "web" / "dist"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def initial_assets(dist: Path = DIST) -> tuple[int, int]:
@@ -71,9 +62,14 @@ async def prepare(platform: Platform) -> dict[str, Any]:
 async def measure(platform: Platform, setup: dict[str, Any]) -> tuple[list[float], list[float]]:
     from playwright.async_api import async_playwright
 
+    _gwclient()  # puts gateway/tests on the path: the browser tests' Chromium settings
+    browser_settings = importlib.import_module("browser")
+
     url = platform.gateway_url
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = await playwright.chromium.launch(
+            executable_path=browser_settings.CHROMIUM, args=browser_settings.CHROMIUM_ARGS
+        )
         try:
             context = await browser.new_context(base_url=url, locale="fr-FR")
             # Sign in as the web client does: the refresh cookie lands in this context, the CSRF token

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from gwclient import unseen_code
 from playwright.async_api import Browser, Page, expect
 
 from panicsafe.gateway.identity import totp
@@ -35,16 +36,10 @@ class Person:
     last_step: int = 0
     login: str = ""
     name: str = ""
-    steps: list[int] = field(default_factory=list)
 
     def code(self) -> str:
-        """The next TOTP code the server has not seen (a code works once; one step ahead is accepted)."""
-        now_step = int(time.time()) // 30
-        step = max(now_step, self.last_step + 1)
-        if step > now_step + 1:
-            time.sleep(step * 30 - 30 - time.time() + 0.1)
-        self.last_step = step
-        return totp.code_at(self.secret, step * 30 + 1)
+        code, self.last_step = unseen_code(self.secret, self.last_step)
+        return code
 
 
 async def new_person(browser: Browser, base_url: str) -> Person:

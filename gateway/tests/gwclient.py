@@ -51,13 +51,18 @@ class Account:
         return totp.code_at(self.totp_secret, time.time() if at is None else at)
 
     def fresh_code(self) -> str:
-        """The next code the server has not seen (it accepts one step ahead; a code works once)."""
-        now_step = int(time.time()) // 30
-        step = max(now_step, self.last_step + 1)
-        if step > now_step + 1:
-            time.sleep(step * 30 - 30 - time.time() + 0.1)
-        self.last_step = step
-        return self.code(step * 30 + 1)
+        assert self.totp_secret is not None
+        code, self.last_step = unseen_code(self.totp_secret, self.last_step)
+        return code
+
+
+def unseen_code(secret: str, last_step: int) -> tuple[str, int]:
+    """The next code the server has not seen, and its step (one step ahead is accepted; a code works once)."""
+    now_step = int(time.time()) // 30
+    step = max(now_step, last_step + 1)
+    if step > now_step + 1:
+        time.sleep(step * 30 - 30 - time.time() + 0.1)
+    return totp.code_at(secret, step * 30 + 1), step
 
 
 @dataclass

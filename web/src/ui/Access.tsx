@@ -2,7 +2,7 @@
 // recovery codes to keep) and login (password, then a code, a recovery code, or a passkey).
 import { useEffect, useState } from "preact/hooks";
 import { ApiError, post, startSession, type SessionBody } from "../api/http";
-import { message } from "./hooks";
+import { message, useAction } from "./hooks";
 import { Svg } from "./Svg";
 
 interface Invitation {
@@ -39,24 +39,11 @@ export function Enrol({ token }: { token: string }) {
   const [invite, setInvite] = useState<Invitation | null>(null);
   const [started, setStarted] = useState<Started | null>(null);
   const [codes, setCodes] = useState<string[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { error, setError, busy, run } = useAction();
 
   useEffect(() => {
     post<Invitation>("/auth/invitation", { token }).then(setInvite, (e: unknown) => setError(message(e)));
   }, [token]);
-
-  const run = async (action: () => Promise<void>) => {
-    setBusy(true);
-    setError(null);
-    try {
-      await action();
-    } catch (e) {
-      setError(message(e));
-    } finally {
-      setBusy(false);
-    }
-  };
 
   const finish = (done: Enrolled) => {
     setCodes(done.recoveryCodes);
@@ -184,20 +171,7 @@ interface Challenge {
 export function Login() {
   const [challenge, setChallenge] = useState<Challenge | null>(null);
   const [recovery, setRecovery] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-
-  const run = async (action: () => Promise<void>) => {
-    setBusy(true);
-    setError(null);
-    try {
-      await action();
-    } catch (e) {
-      setError(message(e));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { error, busy, run } = useAction();
 
   const passkey = (challengeToken: string | null) =>
     run(async () => {

@@ -49,3 +49,26 @@ export function useNow(everyMs = 15_000): Date {
 export function message(error: unknown): string {
   return error instanceof ApiError ? error.message : "Erreur inattendue.";
 }
+
+/** A form's action: busy while it runs, its error (a French sentence) if it fails. */
+export function useAction(): {
+  error: string | null;
+  setError: (error: string | null) => void;
+  busy: boolean;
+  run: (action: () => Promise<void>) => Promise<void>;
+} {
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const run = async (action: () => Promise<void>) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await action();
+    } catch (e) {
+      setError(message(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { error, setError, busy, run };
+}
