@@ -65,11 +65,11 @@ def cmd_run(run_dir: Path, services: tuple[str, ...]) -> int:
     try:
         stack.start()
         _out("PanicSAFE bunker: real servers up\n" + servers_table(stack))
-        platform = Platform(stack, run_dir, services, gateway_port=gateway_port_for_run())
+        platform = Platform(stack, run_dir, services, gateway_port=gateway_port_for_run(), public_host="localhost")
         replies = asyncio.run(platform.start())
         write_run_state(run_dir, platform)
         _out("\nServices (rpc.<name>.health):\n" + health_table(services, replies))
-        _out(f"\nGateway: {platform.gateway_url}  (readiness: {platform.gateway_url}/readyz)")
+        _out(f"\nWeb client: {platform.public_url}  (readiness: {platform.gateway_url}/readyz)")
         if "gateway" in services:
             demo = asyncio.run(bootstrap_demo(stack.nats.url))
             _out(f"\nDemo tenant « {demo.tenant_name} » with three establishments.")

@@ -63,6 +63,7 @@ class Platform:
         gateway_port: int | None = None,
         gateway_workers: int = GATEWAY_WORKERS,
         settings: dict[str, dict[str, str]] | None = None,
+        public_host: str = "127.0.0.1",
     ) -> None:
         self.stack = stack
         self.directory = directory.resolve()
@@ -71,6 +72,9 @@ class Platform:
         self.gateway_workers = gateway_workers
         # Extra settings per service, without their prefix: {"chat": {"SEND_RATE_PER_S": "1000"}}.
         self.settings = settings or {}
+        # The name browsers use: passkeys need a host name (WebAuthn refuses an IP address as relying
+        # party), so `make run` says `localhost`; API clients keep using `gateway_url`.
+        self.public_host = public_host
         self.processes: dict[str, ServiceProcess] = {}
         self.signing_key = SigningKey.generate()  # internal actor tokens (services verify)
         self.access_key = SigningKey.generate()  # user access tokens (only the gateway knows it)
@@ -78,6 +82,10 @@ class Platform:
     @property
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.gateway_port}"
+
+    @property
+    def public_url(self) -> str:
+        return f"http://{self.public_host}:{self.gateway_port}"
 
     @property
     def keys_dir(self) -> Path:
@@ -129,7 +137,7 @@ class Platform:
                 "HTTP_HOST": "127.0.0.1",
                 "HTTP_PORT": str(self.gateway_port),
                 "HTTP_WORKERS": str(self.gateway_workers),
-                "PUBLIC_URL": self.gateway_url,
+                "PUBLIC_URL": self.public_url,
                 "INTERNAL_SIGNING_KEY_FILE": str(self.keys_dir / f"{self.signing_key.kid}.pem"),
                 "ACCESS_SIGNING_KEY_FILE": str(self.directory / "access-keys" / f"{self.access_key.kid}.pem"),
             }
