@@ -24,6 +24,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 PASSWORD = "cheval-agrafe-Lune-97!"
+# A shared 2-core CI machine can be slow to hash a password or start a socket: wait up to 15 s for
+# what must appear (a wait ends as soon as it holds; nothing is slower when all is well).
+expect.set_options(timeout=15_000)
 ARTIFACTS = Path(os.environ.get("PANICSAFE_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
 
 
