@@ -350,3 +350,24 @@ async def test_no_message_text_in_logs(gateway: GatewayUnderTest, room: dict[str
     assert not [name for name, text in texts.items() if marker in text]
     rows = await gateway.admin_sql("SELECT t::text AS line FROM chat.messages t WHERE id = $1", sent["message"]["id"])
     assert rows and marker not in rows[0]["line"]
+
+
+async def test_resume_skips_channels_one_cannot_read(gateway: GatewayUnderTest, room: dict[str, Any]) -> None:
+    """A cursor naming a channel the subscriber may not read (or a guessed id) resumes nothing there,
+    reveals nothing, and does not break the resumption of the others."""
+    async with gateway.client() as client:
+        hidden = await send(client, room["alice"], room["it"], "réservé à la cellule SI")
+        visible = await send(client, room["director"], room["external"], "pour les liaisons aussi")
+    cursor = [
+        {"channelId": room["it"], "afterRev": 0},
+        {"channelId": str(uuid.uuid4()), "afterRev": 0},
+        {"channelId": room["external"], "afterRev": visible["message"]["rev"] - 1},
+    ]
+    async with Subscription(
+        gateway.url, room["liaison"].session.access, UPDATES, {"c": room["crisis"], "r": cursor}
+    ) as feed:
+        first = await next_update(feed)
+        assert first["kind"] == "SYNCED" and first["message"]["id"] == visible["message"]["id"]
+        with pytest.raises(asyncio.TimeoutError):
+            await next_update(feed, timeout=1.0)
+    assert hidden["message"]["id"] != first["message"]["id"]

@@ -40,9 +40,8 @@ export function ordered<M extends Revised>(timeline: Timeline<M>): M[] {
   return [...timeline.byId.values()].sort((a, b) => a.seq - b.seq);
 }
 
-/** Where to resume every channel: its last applied revision. */
+/** Where to resume every channel: its last applied revision (0 for a channel still empty when listed:
+ *  everything written there since is missed news too). */
 export function cursors<M extends Revised>(timelines: Map<string, Timeline<M>>): { channelId: string; afterRev: number }[] {
-  return [...timelines.entries()]
-    .filter(([, t]) => t.lastRev > 0)
-    .map(([channelId, t]) => ({ channelId, afterRev: t.lastRev }));
+  return [...timelines.entries()].map(([channelId, t]) => ({ channelId, afterRev: t.lastRev }));
 }

@@ -480,10 +480,17 @@ def resume_backlog(info: GInfo, cursors: Sequence[ChannelCursor], delivered: dic
             channel_id, after = str(cursor.channel_id), max(0, cursor.after_rev)
             for _ in range(MAX_RESUME_PAGES):
                 request = validated(lambda c=channel_id, a=after: ChangesRequest(channel=c, after_rev=a))  # type: ignore[misc]
-                result = await _call(info, principal, "changes", request, MessagePage)
+                try:
+                    result = await _call(info, principal, "changes", request, MessagePage)
+                except ServiceError as exc:
+                    # A channel one no longer reads (or never could): nothing to resume there, the
+                    # others still are.
+                    if exc.code in (ErrorCode.FORBIDDEN, ErrorCode.NOT_FOUND):
+                        break
+                    raise
+                if any(view.crisis != crisis for view in result.messages):
+                    break  # a channel of another crisis: not this feed's
                 for view in result.messages:
-                    if view.crisis != crisis:
-                        raise not_found("Canal introuvable.")
                     out.append(
                         ChatUpdate(
                             kind=ChatUpdateKind.SYNCED,
