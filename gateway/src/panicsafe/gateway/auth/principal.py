@@ -108,9 +108,13 @@ class PrincipalCache:
         row = await db.read(STILL_CURRENT_SQL, claims.user_id)
         assert row is not None  # a SELECT without FROM returns one row
         if row["authz_version"] != entry.version or row["now"] >= entry.expires_at:
-            self._entries.pop(claims.session_id, None)
+            if self._entries.get(claims.session_id) is entry:
+                self._entries.pop(claims.session_id)
             return None
-        self._entries.move_to_end(claims.session_id)
+        # Other requests of the session ran during the round trip: the entry may have been replaced,
+        # dropped or evicted meanwhile (200 subscriptions opening at once do that).
+        if claims.session_id in self._entries:
+            self._entries.move_to_end(claims.session_id)
         return principal
 
     def remember(self, principal: Principal, *, version: int, expires_at: datetime) -> None:
