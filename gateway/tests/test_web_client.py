@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PASSWORD, Person, enrol, new_person, screenshot
 from gwclient import GatewayUnderTest, gql, session_of
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, Dialog, async_playwright, expect
 
 from panicsafe.gateway.bootstrap import create_tenant
 
@@ -235,3 +235,50 @@ async def test_exercise_banner_on_every_screen(gateway: GatewayUnderTest, browse
     await screenshot(admin.page, "exercise")
     await admin.page.goto(admin.page.url.split("#")[0] + "#/")
     await expect(admin.page.get_by_test_id("crisis-list")).to_contain_text("EXERCICE")
+
+
+async def test_chat_mentions_replies_edits_and_retractions(gateway: GatewayUnderTest, browser: Browser) -> None:
+    admin = await admin_and_crisis(gateway, browser, "Messagerie de crise au CHU", shots=False)
+    crisis_url = admin.page.url
+    link = await invite(admin, "Karim Benali", "karim.b")
+    karim = await new_person(browser, gateway.url)
+    await enrol(karim, link)
+    await open_chat(admin, crisis_url)
+    await open_chat(karim, crisis_url)
+    await karim.page.get_by_role("button", name="Liaisons externes").click()
+
+    # A mention while Karim reads another channel: an unread badge with its "@".
+    await say(admin, "@Karim Benali peux-tu vérifier les sauvegardes ?")
+    badge = karim.page.get_by_role("button", name="Cellule de crise").get_by_test_id("unread")
+    await expect(badge).to_have_text("1 @")
+    await karim.page.get_by_role("button", name="Cellule de crise").click()
+    mention = karim.page.locator("li.message.mention", has_text="vérifier les sauvegardes")
+    await expect(mention).to_be_visible()
+
+    # A reply quotes what it answers.
+    await mention.get_by_role("button", name="Répondre").click()
+    await expect(karim.page.locator("form.composer .reply")).to_contain_text("Claire Directrice")
+    await say(karim, "Sauvegardes hors ligne intactes.")
+    reply = admin.page.locator("li.message", has_text="Sauvegardes hors ligne intactes.")
+    await expect(reply.locator("blockquote.reply")).to_contain_text("vérifier les sauvegardes")
+
+    # An edit shows on both screens, marked as such.
+    own = admin.page.locator("li.message", has_text="vérifier les sauvegardes")
+    await own.get_by_role("button", name="Modifier").click()
+    await admin.page.get_by_label("Nouveau texte").fill("@Karim Benali peux-tu vérifier les sauvegardes du PACS ?")
+    await admin.page.get_by_role("button", name="Enregistrer").click()
+    edited = karim.page.locator("li.message", has=karim.page.locator("div.text", has_text="sauvegardes du PACS"))
+    await expect(edited).to_contain_text("(modifié)")
+
+    # A retraction leaves a trace, not the text.
+    async def confirm(dialog: Dialog) -> None:
+        await dialog.accept()
+
+    admin.page.once("dialog", confirm)
+    target = admin.page.locator("li.message", has=admin.page.locator("div.text", has_text="sauvegardes du PACS"))
+    await target.get_by_role("button", name="Retirer").click()
+    for person in (admin, karim):
+        messages = person.page.get_by_test_id("messages")
+        await expect(messages).to_contain_text("Message retiré par Claire Directrice")
+        await expect(messages.locator("div.text", has_text="sauvegardes du PACS")).to_have_count(0)
+    await screenshot(karim.page, "chat-reply-edit-retract")

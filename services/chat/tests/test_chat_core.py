@@ -21,6 +21,7 @@ from panicsafe.contracts.chat import (
     ChangesRequest,
     ChannelKind,
     ChannelRef,
+    ChatEventData,
     CreateChannelRequest,
     CrisisRef,
     EditRequest,
@@ -263,6 +264,11 @@ async def test_edit_redact_pin_keep_history(chat: ChatUnderTest) -> None:
     assert redacted.redacted_by is not None and "erreur de canal" in redacted.redacted_by
     page = await chat.core.history(other, HistoryRequest(channel=channel, after=0))
     assert [m.id for m in page.messages] == [sent.id]  # the tombstone keeps its place
+    # Its event parses as every live subscriber's gateway reads it (no text, a tombstone).
+    redaction = [e for e in await outbox_events(chat) if e.short_type == "message_redacted" and e.crisisid == crisis.id]
+    assert len(redaction) == 1
+    parsed = ChatEventData.model_validate(redaction[0].data)
+    assert parsed.message is not None and parsed.message.body_sealed is None and parsed.message.redacted_at
     assert (await chat.core.search(other, SearchRequest(crisis=crisis.id, text="pacs"))).messages == []
     with pytest.raises(ServiceError):  # the retracted text is for the crisis' leaders only
         await chat.core.versions(other, MessageRef(message=sent.id))

@@ -225,7 +225,7 @@ class MessageView(BaseModel):
     author_label: str
     created_at: datetime
     version: int
-    body_sealed: str | None = Field(description="base64 envelope of the current text; None once redacted")
+    body_sealed: str | None = Field(default=None, description="base64 envelope of the current text; None once redacted")
     edited_at: datetime | None = None
     redacted_at: datetime | None = None
     redacted_by: str | None = None
