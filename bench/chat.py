@@ -42,7 +42,7 @@ import websockets
 from bench.chat_synapse import synapse_figures
 from bench.chatload import ScenarioFigures, run_scenario
 from bench.common import Figure, Result
-from bench.gateway import _gwclient
+from bench.gateway import gwclient_module
 from panicsafe.chat import search as blind
 from panicsafe.contracts.chat import message_purpose
 from panicsafe.core.crypto import EnvelopeCipher, TransitKeys
@@ -167,7 +167,7 @@ class PanicSafeAdapter:
 
 
 async def prepare(platform: Platform) -> dict[str, Any]:
-    gw = _gwclient()
+    gw = gwclient_module()
     async with gw.gateway_of(platform) as gateway, gateway.client() as client:
         admin = await gw.new_tenant_admin(gateway, client, name="GHT Bench chat")
         crisis = (await gw.declare(client, admin, "Rançongiciel : messagerie de crise"))["id"]

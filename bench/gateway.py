@@ -72,7 +72,7 @@ INSTALL_HINT = (
 )
 
 
-def _gwclient() -> ModuleType:
+def gwclient_module() -> ModuleType:
     """The gateway tests' HTTP client (enrolment with TOTP, invitations, GraphQL calls)."""
     tests = str(ROOT / "gateway" / "tests")
     if tests not in sys.path:
@@ -116,7 +116,7 @@ class Load:
 
 
 async def prepare(platform: Platform) -> Subject:
-    gw = _gwclient()
+    gw = gwclient_module()
     app_dsn = (platform.directory / "secrets" / "gateway" / "database_url").read_text()
     db = Database(app_dsn, "gateway")
     await db.open()
@@ -166,7 +166,7 @@ async def prepare(platform: Platform) -> Subject:
 
 
 async def relogin(platform: Platform, subject: Subject) -> None:
-    gw = _gwclient()
+    gw = gwclient_module()
     async with gw.httpx.AsyncClient(base_url=platform.gateway_url, timeout=20) as client:
         subject.account.session = await gw.login_with_totp(client, subject.account)
     subject.token_at = time.monotonic()

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import Figure, Result
-from bench.gateway import ROOT, _gwclient
+from bench.gateway import ROOT, gwclient_module
 from panicsafe.core.devstack import DevStack
 from panicsafe.core.devstack.platform import Platform
 
@@ -47,7 +47,7 @@ def initial_assets(dist: Path = DIST) -> tuple[int, int]:
 
 
 async def prepare(platform: Platform) -> dict[str, Any]:
-    gw = _gwclient()
+    gw = gwclient_module()
     async with gw.gateway_of(platform) as gateway, gateway.client() as client:
         admin = await gw.new_tenant_admin(gateway, client, name="GHT Bench web")
         crisis = await gw.declare(client, admin, "Rançongiciel : accueil de crise")
@@ -62,7 +62,7 @@ async def prepare(platform: Platform) -> dict[str, Any]:
 async def measure(platform: Platform, setup: dict[str, Any]) -> tuple[list[float], list[float]]:
     from playwright.async_api import async_playwright
 
-    _gwclient()  # puts gateway/tests on the path: the browser tests' Chromium settings
+    gwclient_module()  # puts gateway/tests on the path: the browser tests' Chromium settings
     browser_settings = importlib.import_module("browser")
 
     url = platform.gateway_url

@@ -52,10 +52,6 @@ export function onLink(listener: LinkListener): () => void {
   return () => linkListeners.delete(listener);
 }
 
-export function link(): LinkState {
-  return linkState;
-}
-
 function socket(): Client {
   if (client) return client;
   const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/graphql`;

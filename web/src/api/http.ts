@@ -21,7 +21,6 @@ export interface SessionBody {
 type Listener = (signedIn: boolean) => void;
 
 const CSRF_KEY = "ps_csrf";
-const SESSION_KEY = "ps_session";
 const MARGIN_MS = 60_000;
 
 let access: string | null = null;
@@ -34,15 +33,10 @@ export function onSession(listener: Listener): () => void {
   return () => listeners.delete(listener);
 }
 
-export function currentSessionId(): string | null {
-  return sessionStorage.getItem(SESSION_KEY);
-}
-
 export function startSession(body: SessionBody): void {
   access = body.accessToken;
   expiresAt = Date.now() + body.expiresIn * 1000;
   sessionStorage.setItem(CSRF_KEY, body.csrfToken);
-  sessionStorage.setItem(SESSION_KEY, body.sessionId);
   listeners.forEach((l) => l(true));
 }
 
@@ -50,7 +44,6 @@ export function endSession(): void {
   access = null;
   expiresAt = 0;
   sessionStorage.removeItem(CSRF_KEY);
-  sessionStorage.removeItem(SESSION_KEY);
   listeners.forEach((l) => l(false));
 }
 

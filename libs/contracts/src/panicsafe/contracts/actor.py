@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+# Crisis roles by what they allow, as services decide from the actor token (the gateway's
+# `domain.models` names the same groups as enums).
+LEADING_ROLES = frozenset({"director", "coordinator"})
+LIMITED_ROLES = frozenset({"patients_representative", "external_liaison"})  # their own cells only
+READ_ONLY_ROLES = frozenset({"observer"})
+
 
 class CrisisMembership(BaseModel):
     """One crisis the actor belongs to, with the roles and cells held there."""

@@ -20,6 +20,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field, field_validator
 
+from panicsafe.contracts.actor import LEADING_ROLES as LEADING
+from panicsafe.contracts.actor import LIMITED_ROLES as LIMITED
+from panicsafe.contracts.actor import READ_ONLY_ROLES as READ_ONLY
 from panicsafe.contracts.events import LogbookKind, Mode, Uuid
 
 MAX_TEXT = 10_000
@@ -28,10 +31,6 @@ MAX_SEARCH_RESULTS = 50
 MAX_MENTIONS = 50
 MAX_ATTACHMENTS = 10
 CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-
-LEADING = frozenset({"director", "coordinator"})
-LIMITED = frozenset({"patients_representative", "external_liaison"})
-READ_ONLY = frozenset({"observer"})
 
 
 def message_purpose(version: int) -> str:

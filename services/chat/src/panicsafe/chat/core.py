@@ -339,18 +339,18 @@ class ChatCore:
             return SendReply(message=view_of(again), duplicate=True)
         return SendReply(message=view, duplicate=False)
 
-    async def _message(
-        self, conn: Connection, actor: Actor, message_id: str, *, write: bool
-    ) -> tuple[asyncpg.Record, Channel, Standing, Mode]:
+    async def _channel_of(self, conn: Connection, message_id: str) -> str:
         channel_id = await store.message_channel(conn, message_id)
         if channel_id is None:
             raise not_found("Message introuvable.")
-        if write:
-            channel, me, mode = await self._writable(conn, actor, channel_id, lock=True)
-        else:
-            channel, me = await self._readable(conn, actor, channel_id)
-            mode = Mode.REAL
-        row = await store.message(conn, message_id, lock=write)
+        return channel_id
+
+    async def _message(
+        self, conn: Connection, actor: Actor, message_id: str
+    ) -> tuple[asyncpg.Record, Channel, Standing, Mode]:
+        """A message to change, locked, in a channel the actor may write to."""
+        channel, me, mode = await self._writable(conn, actor, await self._channel_of(conn, message_id), lock=True)
+        row = await store.message(conn, message_id, lock=True)
         assert row is not None
         return row, channel, me, mode
 
@@ -358,7 +358,7 @@ class ChatCore:
         tenant = actor.tenant
         key = await self.keys.key(tenant)
         async with self.db.tenant(tenant) as conn:
-            row, channel, me, mode = await self._message(conn, actor, request.message, write=True)
+            row, channel, me, mode = await self._message(conn, actor, request.message)
             if row["author_id"] != me.user:
                 raise forbidden("Seul l'auteur modifie son message.")
             if row["redacted_at"] is not None:
@@ -379,7 +379,7 @@ class ChatCore:
     async def redact(self, actor: Actor, request: RedactRequest) -> MessageView:
         tenant = actor.tenant
         async with self.db.tenant(tenant) as conn:
-            row, channel, me, mode = await self._message(conn, actor, request.message, write=True)
+            row, channel, me, mode = await self._message(conn, actor, request.message)
             if row["author_id"] != me.user and not me.leads:
                 raise forbidden("Seuls l'auteur et les responsables de crise retirent un message.")
             if row["redacted_at"] is not None:
@@ -396,7 +396,7 @@ class ChatCore:
     async def pin(self, actor: Actor, request: PinRequest) -> MessageView:
         tenant = actor.tenant
         async with self.db.tenant(tenant) as conn:
-            row, channel, me, mode = await self._message(conn, actor, request.message, write=True)
+            row, channel, me, mode = await self._message(conn, actor, request.message)
             if row["redacted_at"] is not None and request.pinned:
                 raise conflict("Ce message a été retiré.")
             if (row["pinned_at"] is not None) == request.pinned:
@@ -414,7 +414,7 @@ class ChatCore:
         """Into the main courante: one event with a logbook part, whose id derives from the message."""
         tenant = actor.tenant
         async with self.db.tenant(tenant) as conn:
-            row, channel, me, mode = await self._message(conn, actor, request.message, write=True)
+            row, channel, me, mode = await self._message(conn, actor, request.message)
             if row["redacted_at"] is not None:
                 raise conflict("Ce message a été retiré.")
             if row["marked_kind"] is not None:
@@ -521,7 +521,9 @@ class ChatCore:
     async def versions(self, actor: Actor, request: MessageRef) -> VersionsReply:
         """The edit history; that of a retracted message only for the crisis' leaders (evidence)."""
         async with self.db.tenant(actor.tenant) as conn:
-            row, _, me, _ = await self._message(conn, actor, request.message, write=False)
+            _, me = await self._readable(conn, actor, await self._channel_of(conn, request.message))
+            row = await store.message(conn, request.message)
+            assert row is not None
             if row["redacted_at"] is not None and not me.leads:
                 raise forbidden("L'historique d'un message retiré est réservé aux responsables de crise.")
             kept = await store.versions(conn, row["id"])

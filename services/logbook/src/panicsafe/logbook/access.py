@@ -13,12 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from panicsafe.contracts.actor import LEADING_ROLES as LEADING
+from panicsafe.contracts.actor import LIMITED_ROLES as LIMITED
+from panicsafe.contracts.actor import READ_ONLY_ROLES as READ_ONLY
 from panicsafe.contracts.actor import Actor
 from panicsafe.core.errors import forbidden
-
-LEADING = frozenset({"director", "coordinator"})
-LIMITED = frozenset({"patients_representative", "external_liaison"})
-READ_ONLY = frozenset({"observer"})
 
 
 @dataclass(frozen=True)

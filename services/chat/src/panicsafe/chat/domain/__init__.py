@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from panicsafe.contracts.actor import Actor
-from panicsafe.contracts.chat import LEADING, LIMITED, READ_ONLY, Audience, may_read, may_write
+from panicsafe.contracts.actor import LEADING_ROLES, LIMITED_ROLES, READ_ONLY_ROLES, Actor
+from panicsafe.contracts.chat import Audience, may_read, may_write
 from panicsafe.core.errors import forbidden
 
 
@@ -21,15 +21,15 @@ class Standing:
 
     @property
     def leads(self) -> bool:
-        return bool(self.roles & LEADING)
+        return bool(self.roles & LEADING_ROLES)
 
     @property
     def limited(self) -> bool:
-        return self.roles <= LIMITED
+        return self.roles <= LIMITED_ROLES
 
     @property
     def writes(self) -> bool:
-        return bool(self.roles - READ_ONLY)
+        return bool(self.roles - READ_ONLY_ROLES)
 
     def reads(self, audience: Audience) -> bool:
         return may_read(self.user, self.roles, self.cells, audience)
