@@ -215,6 +215,17 @@ def test_each_field_of_an_entry_altered_names_the_entry(
     assert report.lines()[0].startswith(f"FAIL entry {seq}:")
 
 
+@pytest.mark.parametrize("value", [[], {}, ["fact"], 1, None])
+def test_a_field_of_the_wrong_json_type_names_the_entry(signed: SampleLog, value: Any) -> None:
+    """A kind that is a list or an object once crashed the check (unhashable) instead of failing it."""
+    bundle = as_json(signed)
+    bundle["entries"][41]["kind"] = value
+    report = verify_bundle(bundle)
+    assert not report.ok
+    assert report.first_failing_seq == 42, report.lines()
+    assert report.lines()[0].startswith("FAIL entry 42: kind"), report.lines()
+
+
 def test_the_command_line_names_the_altered_entry(signed: SampleLog, tmp_path: Path) -> None:
     value = as_json(signed)
     value["entries"][41]["summary"] = value["entries"][41]["summary"].replace("n°", "n˚")

@@ -384,7 +384,7 @@ def _entry_problem_detail(entry: Mapping[str, Any], seq: int, tenant: str, crisi
     for name in ("source", "summary"):
         if type(entry[name]) is not str:
             return f"{name} is not a string"
-    if entry["kind"] not in KINDS or type(entry["kind"]) is not str:
+    if type(entry["kind"]) is not str or entry["kind"] not in KINDS:  # the type first: a list is unhashable
         return f"kind {entry['kind']!r} is not one of {', '.join(sorted(KINDS))}"
     for name in ("cell", "event_id"):
         value = entry[name]
