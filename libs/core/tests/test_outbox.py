@@ -10,6 +10,7 @@ import time
 import uuid
 from pathlib import Path
 
+import asyncpg
 from nats.aio.client import Client
 
 from panicsafe.contracts.events import CloudEvent, LogbookKind, LogbookPart
@@ -223,3 +224,75 @@ async def test_failing_handler_spares_the_batch_and_is_retried(stack: DevStack, 
         await db.close()
     assert failures["left"] == 0
     assert numbers == list(range(10))  # the failed one retried once, nothing applied twice
+
+
+async def test_one_relay_leads_and_a_standby_takes_over(stack: DevStack, nc: Client) -> None:
+    """Two relays of one schema (two replicas): one publishes, the other waits; when the leader's
+    connection is cut, and later when the leader stops, publishing goes on, every event once, in order."""
+    schema = await make_schema(stack, "ob")
+    tenant = str(uuid.uuid4())
+    db = schema.database()
+    await db.open()
+    js = nc.jetstream()
+    first = OutboxRelay(db.pool, js, schema.schema, idle_poll_s=0.1)
+    second = OutboxRelay(db.pool, js, schema.schema, idle_poll_s=0.1)
+    tasks: list[asyncio.Task[None]] = []
+    written = 0
+
+    async def write(count: int) -> None:
+        nonlocal written
+        for _ in range(count):
+            async with db.transaction() as conn:
+                await append_event(
+                    conn,
+                    CloudEvent(
+                        source="panicsafe/outboxtest",
+                        type="fr.panicsafe.outboxtest.changed",
+                        tenantid=tenant,
+                        data={"n": written},
+                    ),
+                )
+            written += 1
+
+    async def published(total: int) -> None:
+        deadline = time.monotonic() + 20
+        while first.published + second.published < total:
+            assert time.monotonic() < deadline, (first.published, second.published, total)
+            await asyncio.sleep(0.02)
+
+    admin = await asyncpg.connect(schema.admin_dsn)
+    try:
+        tasks.append(asyncio.create_task(first.run()))
+        await write(10)
+        await published(10)
+        tasks.append(asyncio.create_task(second.run()))
+        await write(10)
+        await published(20)
+        assert (first.published, second.published) == (20, 0)  # the standby waited
+
+        # The leader's connection is cut (a network failure): whichever relay leads next goes on.
+        killed = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND pid IN (SELECT pid FROM pg_stat_activity WHERE usename = $1)",
+            schema.roles.app,
+        )
+        assert killed == 1
+        await write(10)
+        await published(30)
+
+        # The leader stops (a replica scaled down): the other takes over.
+        leader, standby = (first, second) if first.published > 20 else (second, first)
+        before = standby.published
+        leader.stop()
+        await write(10)
+        await published(40)
+        assert standby.published == before + 10
+    finally:
+        for relay in (first, second):
+            relay.stop()
+        await asyncio.gather(*tasks)
+        await admin.close()
+        await db.close()
+    subscription = await js.pull_subscribe(f"evt.{tenant}.>", durable=f"d{schema.schema}")
+    messages = await subscription.fetch(100, timeout=2)
+    assert [CloudEvent.model_validate_json(m.data).data["n"] for m in messages] == list(range(40))

@@ -1,11 +1,14 @@
 """Transactional outbox: a state change and its event commit together, a relay publishes them.
 
 Producers call `append_event(conn, event)` inside the transaction of their state change (one INSERT;
-it also wakes this process's relays). The relay takes batches in order under a per-schema advisory
-lock (one relay publishes at a time, which keeps order), publishes them to JetStream with
-`Nats-Msg-Id` = event id, waits for every ack, then deletes them in the same transaction. If the relay dies
-between publish and delete, the batch is published again: JetStream's duplicate window and the
-consumers' idempotence absorb it.
+it also wakes this process's relays). One relay per schema leads at a time: it holds a connection
+with the schema's session-level advisory lock (the other replicas' relays wait for it, and take over
+when that connection ends, since PostgreSQL then releases the lock). The leader reads a batch in
+order, publishes it to JetStream with `Nats-Msg-Id` = event id, waits for every ack, then deletes
+exactly those rows: two round trips to PostgreSQL per batch. If the relay dies between publish and
+delete, the batch is published again: JetStream's duplicate window and the consumers' idempotence
+absorb it. Two relays publishing the same rows at once (a leader whose connection was cut while it
+published) still reach the stream in order: each sends in order, and the first copy of each id wins.
 """
 
 from __future__ import annotations
@@ -100,24 +103,40 @@ class OutboxRelay:
         writers in other processes (replicas) are therefore picked up within that bound."""
         _local_relays.add(self)
         backoff = 0.1
-        delay = FAST_POLL_S
         try:
             while not self._stopping.is_set():
-                self._wake.clear()
                 try:
-                    sent = await self.relay_once()
+                    async with self.pool.acquire() as conn:
+                        if await self._lead(conn):
+                            try:
+                                await self._publish_while_leading(conn)
+                            finally:
+                                await conn.execute("SELECT pg_advisory_unlock($1)", self._lock_key)
                     backoff = 0.1
                 except Exception as exc:  # noqa: BLE001 (NATS or PostgreSQL away: keep the rows, retry later)
                     log.warning("outbox relay paused: %s", exc, extra={"service": self.schema})
                     await self._sleep(backoff)
                     backoff = min(backoff * 2, 2.0)
-                    continue
-                if sent == self.batch_size:
-                    continue
-                woken = await self._sleep(FAST_POLL_S if sent else delay)
-                delay = FAST_POLL_S if (sent or woken) else min(delay * 2, self.idle_poll_s)
         finally:
             _local_relays.discard(self)
+
+    async def _lead(self, conn: Connection) -> bool:
+        """Wait until this relay holds the schema's lock on `conn` (False: stopped first)."""
+        while not self._stopping.is_set():
+            if await conn.fetchval("SELECT pg_try_advisory_lock($1)", self._lock_key):
+                return True
+            await self._sleep(self.idle_poll_s)
+        return False
+
+    async def _publish_while_leading(self, conn: Connection) -> None:
+        delay = FAST_POLL_S
+        while not self._stopping.is_set():
+            self._wake.clear()
+            sent = await self._publish_batch(conn)
+            if sent == self.batch_size:
+                continue
+            woken = await self._sleep(FAST_POLL_S if sent else delay)
+            delay = FAST_POLL_S if (sent or woken) else min(delay * 2, self.idle_poll_s)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -132,27 +151,34 @@ class OutboxRelay:
         return True
 
     async def relay_once(self) -> int:
-        """Publish one batch; return how many events left the outbox."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", self._lock_key):
+        """Publish one batch if no other relay leads; return how many events left the outbox."""
+        async with self.pool.acquire() as conn:
+            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", self._lock_key):
                 return 0
-            rows = await conn.fetch(
-                "SELECT seq, subject, payload, headers FROM outbox ORDER BY seq LIMIT $1", self.batch_size
+            try:
+                return await self._publish_batch(conn)
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock($1)", self._lock_key)
+
+    async def _publish_batch(self, conn: Connection) -> int:
+        """On a connection holding the lock: publish the oldest rows, then delete exactly them."""
+        rows = await conn.fetch(
+            "SELECT seq, subject, payload, headers FROM outbox ORDER BY seq LIMIT $1", self.batch_size
+        )
+        if not rows:
+            return 0
+        # Sent back to back on one connection, so they reach the stream in outbox order.
+        acks = [
+            self.js.publish(
+                row["subject"],
+                bytes(row["payload"]),
+                timeout=self.publish_timeout_s,
+                headers=row["headers"],
             )
-            if not rows:
-                return 0
-            # Sent back to back on one connection, so they reach the stream in outbox order.
-            acks = [
-                self.js.publish(
-                    row["subject"],
-                    bytes(row["payload"]),
-                    timeout=self.publish_timeout_s,
-                    headers=row["headers"],
-                )
-                for row in rows
-            ]
-            await asyncio.gather(*acks)
-            # Exactly these rows: a lower seq may belong to a transaction that committed after the read.
-            await conn.execute("DELETE FROM outbox WHERE seq = ANY($1::bigint[])", [r["seq"] for r in rows])
+            for row in rows
+        ]
+        await asyncio.gather(*acks)
+        # Exactly these rows: a lower seq may belong to a transaction that committed after the read.
+        await conn.execute("DELETE FROM outbox WHERE seq = ANY($1::bigint[])", [r["seq"] for r in rows])
         self.published += len(rows)
         return len(rows)
