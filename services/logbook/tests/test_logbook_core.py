@@ -31,6 +31,7 @@ from panicsafe.contracts.logbook import (
     journal_of,
 )
 from panicsafe.core.errors import ServiceError
+from panicsafe.logbook.core import LogbookCore
 from panicsafe.logbook.evidence.leaf import checkpoint_message
 from panicsafe.logbook.exports import build_bundle
 from panicsafe.logbook.verify import verify_bundle
@@ -172,6 +173,60 @@ async def test_fifty_concurrent_producers_get_one_gap_free_order_and_every_proof
 
     bundle = await build_bundle(
         core, reader_lead(tenant, crisis), ExportRequest(crisis=crisis, format=ExportFormat.JSON, title="Test")
+    )
+    assert verify_bundle(bundle).ok
+
+
+async def test_replicas_with_stale_heads_still_write_one_gap_free_chain(logbook: LogbookUnderTest) -> None:
+    """Three cores on one database (replicas), each starting from the head it last saw: most of their
+    guesses are wrong, none may cost an entry, a gap or a broken chain. One of them first saw a head
+    that never committed (a consumer transaction written and then rolled back)."""
+    tenant, crisis = str(uuid.uuid4()), str(uuid.uuid4())
+    replicas = [logbook.core] + [LogbookCore(logbook.db, logbook.core.cipher, logbook.core.signer) for _ in range(2)]
+    for replica in replicas[1:]:
+        replica.start()
+    try:
+        await replicas[1].append_manual(member(tenant, crisis), entry(crisis, "avant"))
+        event = CloudEvent(
+            source="panicsafe/gateway",
+            type="fr.panicsafe.gateway.cell_created",
+            tenantid=tenant,
+            crisisid=crisis,
+            logbook=LogbookPart(kind=LogbookKind.SYSTEM, summary="Cellule créée puis annulée"),
+        )
+
+        async def ingest_then_fail() -> None:
+            async with logbook.db.tenant(tenant) as conn:
+                await replicas[1].ingest(conn, event)
+                raise RuntimeError("the consumer's batch failed after writing")
+
+        with pytest.raises(RuntimeError):
+            await ingest_then_fail()
+        assert replicas[1].heads.get((crisis, "real"))[0] == 2  # a head that never committed
+
+        actors = [member(tenant, crisis, name=f"Producteur {i}") for i in range(15)]
+
+        async def produce(i: int) -> list[int]:
+            return [
+                (await replicas[(i + j) % 3].append_manual(actors[i], entry(crisis, f"r{i}-{j}"))).seq
+                for j in range(13)
+            ]
+
+        results = await asyncio.gather(*(produce(i) for i in range(15)))
+    finally:
+        for replica in replicas[1:]:
+            await replica.stop()
+    total = 1 + 15 * 13
+    assert sorted(s for seqs in results for s in seqs) == list(range(2, total + 1))
+    page = await logbook.core.list_entries(actors[0], ListEntriesRequest(crisis=crisis, first=200))
+    assert [e.seq for e in page.entries] == list(range(1, total + 1))
+    assert "Cellule créée puis annulée" not in {e.summary for e in page.entries}
+    chain = bytes(32)
+    for e in page.entries:
+        chain = hashlib.sha256(chain + bytes.fromhex(e.leaf_hash)).digest()
+        assert chain.hex() == e.chain_hash
+    bundle = await build_bundle(
+        logbook.core, reader_lead(tenant, crisis), ExportRequest(crisis=crisis, format=ExportFormat.JSON, title="T")
     )
     assert verify_bundle(bundle).ok
 

@@ -120,7 +120,8 @@ class LogbookCore:
         self.cipher = cipher
         self.signer = signer
         self.trees = TreeCache()
-        self.writer = GroupCommitWriter(db)
+        self.heads = store.Heads()
+        self.writer = GroupCommitWriter(db, self.heads)
         self._stopping = asyncio.Event()
 
     def start(self) -> None:
@@ -203,7 +204,7 @@ class LogbookCore:
             links=links,
             event_id=event.id,
         )
-        await store.append(conn, [draft], recorded_at=datetime.now(UTC))
+        await store.append(conn, [draft], recorded_at=datetime.now(UTC), heads=self.heads)
         wake_relays()  # inside the consumer's transaction: the relay re-polls until the commit is visible
 
     # -- reading ------------------------------------------------------------------------------------

@@ -1,23 +1,25 @@
 """SQL of the `logbook` schema (the service's own; no other service reads it).
 
-Appending takes the log's head row `FOR UPDATE`, numbers the new entries after it, chains and
-hashes them, writes them with one statement, and moves the head: entries of one log get one
-gap-free order whatever the number of writers, processes or replicas. Every call runs inside the
-caller's tenant-scoped transaction, so the entries, the head and the outbox notice commit together.
+Appending numbers the new entries after the log's head, chains and hashes them, and writes them
+with the head and the outbox notice in one statement that succeeds only on that same head: entries
+of one log get one gap-free order whatever the number of writers, processes or replicas.
 """
 
 from __future__ import annotations
 
 import secrets
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import asyncpg
+
 from panicsafe.contracts.errors import ErrorCode, FieldError
 from panicsafe.contracts.events import CloudEvent, LogbookKind, Mode, event_type
-from panicsafe.core.bus.outbox import OUTBOX_COLUMNS, outbox_row
+from panicsafe.core.bus.outbox import outbox_row
 from panicsafe.core.db.database import Connection
 from panicsafe.core.errors import ServiceError
 from panicsafe.logbook.evidence.leaf import body_commitment, chain_hash, format_time, leaf_hash_of
@@ -98,116 +100,122 @@ def leaf_fields(draft: Draft, seq: int, recorded_at: datetime, commitment: str) 
     }
 
 
-LOCK_HEAD = "SELECT tenant_id::text AS tenant, size, chain_head FROM logs WHERE crisis_id = $1 AND mode = $2 FOR UPDATE"
+class Heads:
+    """The head this process last saw of each log: the guess `append` starts from.
+
+    A wrong guess (another process or replica wrote meanwhile, this one just started, or a consumer
+    transaction that wrote was rolled back) costs one more round trip, never a wrong entry:
+    `append_entries` writes only on the head it was given, and otherwise answers the current one.
+    """
+
+    def __init__(self, max_logs: int = 4096) -> None:
+        self.max_logs = max_logs
+        self._heads: OrderedDict[LogKey, tuple[int, bytes]] = OrderedDict()
+
+    def get(self, key: LogKey) -> tuple[int, bytes]:
+        return self._heads.get(key, (0, ZERO_HASH))
+
+    def set(self, key: LogKey, size: int, chain_head: bytes) -> None:
+        self._heads[key] = (size, chain_head)
+        self._heads.move_to_end(key)
+        while len(self._heads) > self.max_logs:
+            self._heads.popitem(last=False)
 
 
-async def _lock_head(conn: Connection, tenant: str, key: LogKey) -> tuple[int, bytes]:
-    """Lock the log's head (creating it on the first entry): one round trip once the log exists."""
-    row = await conn.fetchrow(LOCK_HEAD, key[0], key[1])
-    if row is None:
-        await conn.execute(
-            "INSERT INTO logs (tenant_id, crisis_id, mode, chain_head) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-            tenant,
-            key[0],
-            key[1],
-            ZERO_HASH,
-        )
-        row = await conn.fetchrow(LOCK_HEAD, key[0], key[1])
-    if row is None or row["tenant"] != tenant:
-        # The crisis id belongs to another tenant (RLS hides its head, the insert conflicted).
-        raise ServiceError(ErrorCode.FORBIDDEN, "this log belongs to another organisation")
-    return int(row["size"]), bytes(row["chain_head"])
+# Another writer moving the same head between our reading it and our write, this many times in a
+# row, means something is wrong (a runaway writer): give up rather than spin.
+MAX_ATTEMPTS = 50
+
+APPEND = (
+    "SELECT applied, size, chain_head FROM append_entries("
+    "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
+    " $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)"
+)
 
 
-async def append(conn: Connection, drafts: Sequence[Draft], *, recorded_at: datetime) -> list[Stored]:
+async def append(conn: Connection, drafts: Sequence[Draft], *, recorded_at: datetime, heads: Heads) -> list[Stored]:
     """Give each draft its place at the end of its log; returns them in the order given.
 
-    The caller wakes the outbox relays once the transaction has committed (`wake_relays`): woken
-    before, they would poll for rows not yet visible while the commit is on its way.
+    Per log, one statement (`append_entries`, migration 0003) writes the entries, moves the head and
+    queues the notice; on a connection with no transaction open, that is one round trip and one
+    commit. The places and hashes are computed from `heads`' guess and computed again if the log had
+    moved on.
 
-    Per log, two round trips whatever the number of entries: lock the head, then one statement
-    that inserts the entries, moves the head and queues the notice.
+    The caller wakes the outbox relays once the notices are committed (`wake_relays`): woken before,
+    they would poll for rows not yet visible while the commit is on its way.
     """
     by_log: dict[LogKey, list[int]] = {}
     for index, draft in enumerate(drafts):
         by_log.setdefault(draft.key, []).append(index)
     stored: list[Stored | None] = [None] * len(drafts)
     for key, indexes in by_log.items():
-        tenant = drafts[indexes[0]].tenant
-        size, chain = await _lock_head(conn, tenant, key)
-        rows: list[tuple[Any, ...]] = []
-        for offset, index in enumerate(indexes):
-            draft = drafts[index]
-            seq = size + offset + 1
-            if draft.corrects is not None and draft.corrects >= seq:
-                raise field_error(ErrorCode.INVALID, "corrects", "une correction porte sur une entrée antérieure")
-            commitment = body_commitment(draft.salt, draft.body)
-            leaf = leaf_hash_of(leaf_fields(draft, seq, recorded_at, commitment))
-            chain = chain_hash(chain, leaf)
-            rows.append(_row(draft, seq, recorded_at, bytes.fromhex(commitment), leaf, chain))
-            stored[index] = Stored(draft.id, key[0], key[1], seq, recorded_at, leaf, chain)
-        log_stored = [entry for i in indexes if (entry := stored[i]) is not None]
-        notices = [outbox_row(event) for event in _notices([drafts[i] for i in indexes], log_stored)]
-        await conn.execute(
-            APPEND,
-            *(list(column) for column in zip(*rows, strict=True)),
-            size + len(indexes),
-            chain,
-            recorded_at,
-            key[0],
-            key[1],
-            *(list(column) for column in zip(*notices, strict=True)),
-        )
+        log_drafts = [drafts[i] for i in indexes]
+        for entry, index in zip(await _append_log(conn, key, log_drafts, recorded_at, heads), indexes, strict=True):
+            stored[index] = entry
     return [s for s in stored if s is not None]
 
 
-# Entries, head and notices in one statement (data-modifying CTEs share the transaction's snapshot;
-# the head row is already locked by `_lock_head`).
-APPEND = f"""
-WITH new_entries AS (
-    INSERT INTO entries (id, tenant_id, crisis_id, mode, seq, occurred_at, recorded_at, rekeyed, author_id,
-        author_label, source, kind, summary, body, salt, body_commitment, cell_id, links, corrects, event_id,
-        leaf_hash, chain_hash)
-    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::bigint[], $6::timestamptz[],
-        $7::timestamptz[], $8::boolean[], $9::uuid[], $10::text[], $11::text[], $12::text[], $13::text[],
-        $14::bytea[], $15::bytea[], $16::bytea[], $17::uuid[], $18::jsonb[], $19::bigint[], $20::uuid[],
-        $21::bytea[], $22::bytea[])
-), moved_head AS (
-    UPDATE logs SET size = $23, chain_head = $24, last_append_at = $25 WHERE crisis_id = $26 AND mode = $27
-), notices AS (
-    INSERT INTO outbox ({OUTBOX_COLUMNS}) SELECT * FROM unnest($28::uuid[], $29::text[], $30::bytea[], $31::jsonb[])
-)
-SELECT 1
-"""  # noqa: S608 (only our own column list is formatted in)
+async def _append_log(
+    conn: Connection, key: LogKey, drafts: list[Draft], recorded_at: datetime, heads: Heads
+) -> list[Stored]:
+    tenant = drafts[0].tenant
+    commitments = [bytes.fromhex(body_commitment(d.salt, d.body)) for d in drafts]
+    size, chain = heads.get(key)
+    for _ in range(MAX_ATTEMPTS):
+        placed = _place(key, drafts, commitments, size, chain, recorded_at)
+        notices = [outbox_row(event) for event in _notices(drafts, placed)]
+        try:
+            row = await conn.fetchrow(
+                APPEND,
+                tenant,
+                key[0],
+                key[1],
+                size,
+                chain,
+                recorded_at,
+                [d.id for d in drafts],
+                [s.seq for s in placed],
+                [d.occurred_at for d in drafts],
+                [d.rekeyed for d in drafts],
+                [d.author_id for d in drafts],
+                [d.author_label for d in drafts],
+                [d.source for d in drafts],
+                [d.kind.value for d in drafts],
+                [d.summary for d in drafts],
+                [d.body_sealed for d in drafts],
+                [d.salt for d in drafts],
+                commitments,
+                [d.cell for d in drafts],
+                [d.links for d in drafts],
+                [d.corrects for d in drafts],
+                [d.event_id for d in drafts],
+                [s.leaf_hash for s in placed],
+                [s.chain_hash for s in placed],
+                *(list(column) for column in zip(*notices, strict=True)),
+            )
+        except asyncpg.InsufficientPrivilegeError as exc:
+            raise ServiceError(ErrorCode.FORBIDDEN, "this log belongs to another organisation") from exc
+        assert row is not None
+        size, chain = int(row["size"]), bytes(row["chain_head"])
+        heads.set(key, size, chain)
+        if row["applied"]:
+            return placed
+    raise ServiceError(ErrorCode.UNAVAILABLE, "le journal est très sollicité ; réessayez dans un instant")
 
 
-def _row(
-    draft: Draft, seq: int, recorded_at: datetime, commitment: bytes, leaf: bytes, chain: bytes
-) -> tuple[Any, ...]:
-    return (
-        draft.id,
-        draft.tenant,
-        draft.crisis,
-        draft.mode.value,
-        seq,
-        draft.occurred_at,
-        recorded_at,
-        draft.rekeyed,
-        draft.author_id,
-        draft.author_label,
-        draft.source,
-        draft.kind.value,
-        draft.summary,
-        draft.body_sealed,
-        draft.salt,
-        commitment,
-        draft.cell,
-        draft.links,
-        draft.corrects,
-        draft.event_id,
-        leaf,
-        chain,
-    )
+def _place(
+    key: LogKey, drafts: list[Draft], commitments: list[bytes], size: int, chain: bytes, recorded_at: datetime
+) -> list[Stored]:
+    """The drafts numbered after `size` and chained after `chain`."""
+    placed = []
+    for offset, (draft, commitment) in enumerate(zip(drafts, commitments, strict=True)):
+        seq = size + offset + 1
+        if draft.corrects is not None and draft.corrects >= seq:
+            raise field_error(ErrorCode.INVALID, "corrects", "une correction porte sur une entrée antérieure")
+        leaf = leaf_hash_of(leaf_fields(draft, seq, recorded_at, commitment.hex()))
+        chain = chain_hash(chain, leaf)
+        placed.append(Stored(draft.id, key[0], key[1], seq, recorded_at, leaf, chain))
+    return placed
 
 
 def _notices(drafts: list[Draft], stored: list[Stored]) -> list[CloudEvent]:

@@ -1,9 +1,10 @@
 """Group commit: appends that arrive together share one transaction and one fsync.
 
 Each caller awaits its own entry. The writer takes whatever is waiting (up to `max_batch`), writes
-it per tenant in one transaction, and wakes the callers; while that commit is in flight the next
-batch gathers. Throughput follows the batch size, latency stays near one commit. If a batch fails
-(a bad correction reference, say), its entries are retried one by one so that only the bad one fails.
+it per log in one statement (`store.append`: one round trip, one commit), and wakes the callers;
+while that commit is in flight the next batch gathers. Throughput follows the batch size, latency
+stays near one commit. If a batch fails (a bad correction reference, say), its entries are retried
+one by one so that only the bad one fails.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 from panicsafe.core.bus.outbox import wake_relays
 from panicsafe.core.db.database import Database
 from panicsafe.logbook import store
-from panicsafe.logbook.store import Draft, Stored
+from panicsafe.logbook.store import Draft, Heads, LogKey, Stored
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +25,9 @@ Pending = tuple[Draft, "asyncio.Future[Stored]"]
 
 
 class GroupCommitWriter:
-    def __init__(self, db: Database, *, max_batch: int = 200) -> None:
+    def __init__(self, db: Database, heads: Heads, *, max_batch: int = 200) -> None:
         self.db = db
+        self.heads = heads
         self.max_batch = max_batch
         self._pending: list[Pending] = []
         self._wake = asyncio.Event()
@@ -60,14 +62,14 @@ class GroupCommitWriter:
                 await self._wake.wait()
                 continue
             batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
-            by_tenant: dict[str, list[Pending]] = {}
+            by_log: dict[LogKey, list[Pending]] = {}
             for item in batch:
-                by_tenant.setdefault(item[0].tenant, []).append(item)
-            await asyncio.gather(*(self._write(tenant, items) for tenant, items in by_tenant.items()))
+                by_log.setdefault(item[0].key, []).append(item)
+            await asyncio.gather(*(self._write(items) for items in by_log.values()))
 
-    async def _write(self, tenant: str, items: list[Pending]) -> None:
+    async def _write(self, items: list[Pending]) -> None:
         try:
-            stored = await self._transaction(tenant, [d for d, _ in items])
+            stored = await self._append([d for d, _ in items])
         except Exception as exc:  # noqa: BLE001 (handed to the caller, or isolated below)
             if len(items) == 1:
                 future = items[0][1]
@@ -75,14 +77,14 @@ class GroupCommitWriter:
                     future.set_exception(exc)
             else:
                 for item in items:  # one by one, in order: only the bad entry fails
-                    await self._write(tenant, [item])
+                    await self._write([item])
             return
         for (_, future), entry in zip(items, stored, strict=True):
             if not future.done():
                 future.set_result(entry)
 
-    async def _transaction(self, tenant: str, drafts: list[Draft]) -> list[Stored]:
-        async with self.db.tenant(tenant) as conn:
-            stored = await store.append(conn, drafts, recorded_at=datetime.now(UTC))
+    async def _append(self, drafts: list[Draft]) -> list[Stored]:
+        async with self.db.autocommit() as conn:
+            stored = await store.append(conn, drafts, recorded_at=datetime.now(UTC), heads=self.heads)
         wake_relays()  # the notices are committed: publish them now
         return stored

@@ -40,7 +40,8 @@ class Database:
     `transaction()` and `tenant()` cost two round trips besides the statements they run: the first
     message begins the transaction and writes the tenant setting, the last one ends it and resets the
     session (the reset asyncpg would otherwise send as a third message when the connection returns
-    to the pool). `read()` costs one. Every other use of the pool is reset on release as usual.
+    to the pool). `read()` costs one, and so does each statement under `autocommit()`. Every other
+    use of the pool is reset on release as usual.
     """
 
     def __init__(self, dsn: str, schema: str, *, min_size: int = 1, max_size: int = 10) -> None:
@@ -108,10 +109,17 @@ class Database:
         security show no row unless the statement scopes itself), in a single round trip. For reads
         that leave nothing in the session (`set_config(..., true)` ends with the statement): the
         connection is not reset afterwards."""
+        async with self.autocommit() as conn:
+            return await conn.fetchrow(query, *args)
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[Connection]:
+        """A connection with no transaction open: each statement is its own transaction, one round
+        trip and (if it writes) one commit. As with `read`, statements must leave nothing in the
+        session; the connection is released without a reset unless the block raised."""
         async with self._connection() as (conn, release_clean):
-            row = await conn.fetchrow(query, *args)
+            yield conn
             release_clean()
-            return row
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[tuple[Connection, Callable[[], None]]]:
