@@ -24,7 +24,7 @@ import struct
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import hvac
@@ -53,6 +53,28 @@ class DecryptionError(ServiceError):
 
     def __init__(self, message: str) -> None:
         super().__init__(ErrorCode.FORBIDDEN, message)
+
+
+_AD_VERSION = b"panicsafe/v1"
+_AD_PREFIX = struct.pack(">I", len(_AD_VERSION)) + _AD_VERSION
+
+
+def _bound_to(tenant_id: str, record_id: str, purpose: str, wrapped_digest: bytes) -> bytes:
+    """The associated data of a record (see `EnvelopeCipher.associated_data`)."""
+    tenant, record, use = tenant_id.encode(), str(record_id).encode(), purpose.encode()
+    return b"".join(
+        (
+            _AD_PREFIX,
+            struct.pack(">I", len(tenant)),
+            tenant,
+            struct.pack(">I", len(record)),
+            record,
+            struct.pack(">I", len(use)),
+            use,
+            struct.pack(">I", len(wrapped_digest)),
+            wrapped_digest,
+        )
+    )
 
 
 def canonical_tenant(tenant_id: str) -> str:
@@ -166,6 +188,13 @@ class _DataKey:
     wrapped: bytes
     created: float
     uses: int = 0
+    # Derived once per key rather than per record: the cipher object and the wrapped key's digest.
+    aead: AESGCM = field(init=False, repr=False)
+    wrapped_digest: bytes = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.aead = AESGCM(self.key)
+        self.wrapped_digest = hashlib.sha256(self.wrapped).digest()
 
 
 class EnvelopeCipher:
@@ -186,20 +215,14 @@ class EnvelopeCipher:
         self.cache_size = unwrap_cache_size
         self.cache_ttl_s = unwrap_cache_ttl_s
         self._current: dict[str, _DataKey] = {}
-        self._opened: OrderedDict[tuple[str, bytes], tuple[bytes, float]] = OrderedDict()
+        # Unwrapped keys by (tenant, digest of the wrapped key): their cipher objects, until expiry.
+        self._opened: OrderedDict[tuple[str, bytes], tuple[AESGCM, float]] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
 
     @staticmethod
     def associated_data(tenant_id: str, record_id: str, purpose: str, wrapped: bytes) -> bytes:
         """Each part length-prefixed: no two different bindings produce the same bytes."""
-        parts = [
-            b"panicsafe/v1",
-            tenant_id.encode(),
-            str(record_id).encode(),
-            purpose.encode(),
-            hashlib.sha256(wrapped).digest(),
-        ]
-        return b"".join(struct.pack(">I", len(part)) + part for part in parts)
+        return _bound_to(tenant_id, record_id, purpose, hashlib.sha256(wrapped).digest())
 
     async def _data_key(self, tenant_id: str) -> _DataKey:
         lock = self._locks.setdefault(tenant_id, asyncio.Lock())
@@ -217,8 +240,8 @@ class EnvelopeCipher:
         tenant_id = canonical_tenant(tenant_id)
         data_key = await self._data_key(tenant_id)
         nonce = os.urandom(NONCE_BYTES)
-        sealed = AESGCM(data_key.key).encrypt(
-            nonce, plaintext, self.associated_data(tenant_id, record_id, purpose, data_key.wrapped)
+        sealed = data_key.aead.encrypt(
+            nonce, plaintext, _bound_to(tenant_id, record_id, purpose, data_key.wrapped_digest)
         )
         return MAGIC + struct.pack(">H", len(data_key.wrapped)) + data_key.wrapped + nonce + sealed
 
@@ -232,14 +255,15 @@ class EnvelopeCipher:
         sealed = blob[5 + length + NONCE_BYTES :]
         if len(wrapped) != length or len(nonce) != NONCE_BYTES or not sealed:
             raise DecryptionError("truncated ciphertext")
-        key = await self._open_key(tenant_id, wrapped)
+        digest = hashlib.sha256(wrapped).digest()
+        aead = await self._open_key(tenant_id, wrapped, digest)
         try:
-            return AESGCM(key).decrypt(nonce, sealed, self.associated_data(tenant_id, record_id, purpose, wrapped))
+            return aead.decrypt(nonce, sealed, _bound_to(tenant_id, record_id, purpose, digest))
         except InvalidTag as exc:
             raise DecryptionError("ciphertext altered or bound to another record") from exc
 
-    async def _open_key(self, tenant_id: str, wrapped: bytes) -> bytes:
-        cache_key = (str(tenant_id), hashlib.sha256(wrapped).digest())
+    async def _open_key(self, tenant_id: str, wrapped: bytes, digest: bytes) -> AESGCM:
+        cache_key = (str(tenant_id), digest)
         hit = self._opened.get(cache_key)
         now = time.monotonic()
         if hit is not None and hit[1] > now:
@@ -249,10 +273,11 @@ class EnvelopeCipher:
             key = await self.keys.unwrap(tenant_id, wrapped.decode("ascii"))
         except UnicodeDecodeError as exc:
             raise DecryptionError("corrupted wrapped key") from exc
-        self._opened[cache_key] = (key, now + self.cache_ttl_s)
+        aead = AESGCM(key)
+        self._opened[cache_key] = (aead, now + self.cache_ttl_s)
         while len(self._opened) > self.cache_size:
             self._opened.popitem(last=False)
-        return key
+        return aead
 
     def forget_tenant(self, tenant_id: str) -> None:
         """Drop every cached key of a tenant from this process's memory."""
