@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,16 @@ from panicsafe.logbook.evidence.bundle import (
     entry_problem,
     load_bundle,
 )
-from panicsafe.logbook.evidence.leaf import CHAIN_GENESIS, chain_hash, fast_leaf_data, leaf_data, leaf_hash_of
+from panicsafe.logbook.evidence.leaf import (
+    CHAIN_GENESIS,
+    TIME_FORMAT,
+    chain_hash,
+    fast_leaf_data,
+    format_time,
+    leaf_data,
+    leaf_hash_of,
+    parse_time,
+)
 from panicsafe.logbook.evidence.merkle import MerkleLog
 from panicsafe.logbook.verify import VerificationReport, verify_bundle, verify_file
 
@@ -554,3 +564,17 @@ def test_fast_leaf_encoder_is_json_dumps(
     entry.update(seq=seq, summary=summary, source=source, links=links, corrects=corrects)
     entry["author"] = {"id": label or None, "label": label}
     assert fast_leaf_data(entry) == leaf_data(entry)
+
+
+@PROPERTY
+@given(moment=st.datetimes(min_value=datetime(1000, 1, 1), max_value=datetime(9998, 12, 31), timezones=st.timezones()))
+def test_timestamps_are_written_as_strftime_would(moment: datetime) -> None:
+    """`format_time` (the evidence format's timestamps) is the UTC strftime of `TIME_FORMAT`, and parses back."""
+    written = format_time(moment)
+    assert written == moment.astimezone(UTC).strftime(TIME_FORMAT)
+    assert parse_time(written) == moment.astimezone(UTC)
+
+
+def test_a_timestamp_without_a_zone_is_refused() -> None:
+    with pytest.raises(ValueError, match="time zone"):
+        format_time(datetime(2026, 11, 29, 21, 0))

@@ -81,7 +81,8 @@ def format_time(moment: datetime) -> str:
     """`YYYY-MM-DDTHH:MM:SS.ffffffZ` in UTC; a naive datetime is refused (its zone would be a guess)."""
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError("a logbook timestamp needs a time zone")
-    return moment.astimezone(UTC).strftime(TIME_FORMAT)
+    # isoformat gives the same digits as strftime(TIME_FORMAT), several times faster, then "+00:00".
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_time(text: str) -> datetime:
