@@ -340,8 +340,9 @@ class LogbookCore:
         issued_at = format_time(datetime.now(UTC))
         message = checkpoint_message(tenant, key[0], size, root.hex(), chain_head.hex(), issued_at)
         signature, version = await self.signer.sign(tenant, message)
+        # Its own short transaction, away from the log's head: appends never wait for a checkpoint.
         async with self.db.tenant(tenant) as conn:
-            await store.insert_checkpoint(
+            stored = await store.insert_checkpoint(
                 conn,
                 tenant,
                 key,
@@ -352,8 +353,9 @@ class LogbookCore:
                 signature=signature,
                 key_version=version,
             )
-            row = await store.latest_checkpoint(conn, key)
-        return Checkpoint.from_row(tenant, key, row)
+            if not stored:  # another replica signed this size first: that one is the checkpoint
+                return Checkpoint.from_row(tenant, key, await store.latest_checkpoint(conn, key))
+        return Checkpoint(tenant, key[0], key[1], size, root, chain_head, issued_at, signature, version)
 
     async def checkpoint_pending(self) -> int:
         """Sign a checkpoint for every log that grew since its last one; returns how many."""

@@ -394,25 +394,23 @@ async def insert_checkpoint(
     issued_at: str,
     signature: bytes,
     key_version: int,
-) -> None:
-    await conn.execute(
-        "INSERT INTO checkpoints (tenant_id, crisis_id, mode, tree_size, root_hash, chain_head, issued_at, "
-        "signature, key_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
-        tenant,
-        key[0],
-        key[1],
-        tree_size,
-        root,
-        chain_head,
-        issued_at,
-        signature,
-        key_version,
-    )
-    await conn.execute(
-        "UPDATE logs SET checkpointed_size = GREATEST(checkpointed_size, $3) WHERE crisis_id = $1 AND mode = $2",
-        key[0],
-        key[1],
-        tree_size,
+) -> bool:
+    """Store a signed checkpoint; False if one of that size was already there (another replica's)."""
+    return bool(
+        await conn.fetchval(
+            "INSERT INTO checkpoints (tenant_id, crisis_id, mode, tree_size, root_hash, chain_head, issued_at, "
+            "signature, key_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING "
+            "RETURNING true",
+            tenant,
+            key[0],
+            key[1],
+            tree_size,
+            root,
+            chain_head,
+            issued_at,
+            signature,
+            key_version,
+        )
     )
 
 
@@ -421,8 +419,9 @@ async def pending_checkpoints(conn: Connection, limit: int = 500) -> list[Any]:
     await conn.execute("SELECT set_config('app.logbook_scan', 'on', true)")
     return list(
         await conn.fetch(
-            "SELECT tenant_id::text AS tenant, crisis_id::text AS crisis, mode FROM logs "
-            "WHERE size > checkpointed_size ORDER BY last_append_at LIMIT $1",
+            "SELECT tenant_id::text AS tenant, crisis_id::text AS crisis, mode FROM logs l "
+            "WHERE size > coalesce((SELECT max(tree_size) FROM checkpoints c "
+            "WHERE c.crisis_id = l.crisis_id AND c.mode = l.mode), 0) ORDER BY last_append_at LIMIT $1",
             limit,
         )
     )
