@@ -296,3 +296,43 @@ async def test_one_relay_leads_and_a_standby_takes_over(stack: DevStack, nc: Cli
     subscription = await js.pull_subscribe(f"evt.{tenant}.>", durable=f"d{schema.schema}")
     messages = await subscription.fetch(100, timeout=2)
     assert [CloudEvent.model_validate_json(m.data).data["n"] for m in messages] == list(range(40))
+
+
+async def test_a_consumer_acknowledges_the_ignored_services_events_unread(stack: DevStack, nc: Client) -> None:
+    """The logbook reads `evt.>` but not its own notices: they are acknowledged from their subject."""
+    schema = await make_schema(stack, "ob")
+    await create_tables(schema)
+    tenant = str(uuid.uuid4())
+    db = schema.database()
+    await db.open()
+    seen: list[str] = []
+
+    async def effect(conn: Connection, event: CloudEvent) -> None:
+        seen.append(event.service)
+
+    consumer = EventConsumer(
+        db.pool,
+        nc.jetstream(),
+        durable=f"dur_{schema.schema}",
+        filter_subject=f"evt.{tenant}.>",
+        handler=effect,
+        ignore_services=frozenset({"logbook"}),
+    )
+    try:
+        async with db.transaction() as conn:
+            for service in ("gateway", "logbook", "chat", "logbook"):
+                await append_event(
+                    conn,
+                    CloudEvent(source=f"panicsafe/{service}", type=f"fr.panicsafe.{service}.done", tenantid=tenant),
+                )
+        await OutboxRelay(db.pool, nc.jetstream(), schema.schema).relay_once()
+        task = asyncio.create_task(consumer.run())
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and consumer.applied + consumer.skipped < 4:
+            await asyncio.sleep(0.05)
+        consumer.stop()
+        await asyncio.wait_for(task, 10)
+    finally:
+        await db.close()
+    assert sorted(seen) == ["chat", "gateway"]
+    assert (consumer.applied, consumer.skipped) == (2, 2)

@@ -57,6 +57,7 @@ class ConsumerSpec:
     filter_subject: str
     handler: EventHandler
     wants: EventFilter | None = None
+    ignore_services: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -130,6 +131,7 @@ class Runtime:
                     filter_subject=consumer_spec.filter_subject,
                     handler=consumer_spec.handler,
                     wants=consumer_spec.wants,
+                    ignore_services=consumer_spec.ignore_services,
                 )
                 self.consumers.append(consumer)
                 self._tasks.append(asyncio.create_task(consumer.run(), name=consumer_spec.durable))

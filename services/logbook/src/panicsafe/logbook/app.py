@@ -77,7 +77,15 @@ def build_spec() -> ServiceSpec:
         version=package_version("panicsafe-logbook"),
         router=RpcRouter("logbook"),
         migrations=MIGRATIONS,
-        consumers=[ConsumerSpec(durable=DURABLE, filter_subject="evt.>", handler=service.ingest, wants=wants)],
+        consumers=[
+            ConsumerSpec(
+                durable=DURABLE,
+                filter_subject="evt.>",
+                handler=service.ingest,
+                wants=wants,
+                ignore_services=frozenset({"logbook"}),  # its own notices, one per appended batch
+            )
+        ],
         on_start=service.on_start,
         on_stop=service.on_stop,
     )

@@ -45,6 +45,7 @@ class EventConsumer:
         batch_size: int = 200,
         ack_wait_s: float = 30.0,
         wants: EventFilter | None = None,
+        ignore_services: frozenset[str] = frozenset(),
     ) -> None:
         self.pool = pool
         self.js = js
@@ -54,6 +55,9 @@ class EventConsumer:
         self.batch_size = batch_size
         self.ack_wait_s = ack_wait_s
         self.wants = wants
+        # Events of these services are acknowledged from their subject alone (never parsed): a
+        # service's own events on a wide filter such as `evt.>`.
+        self.ignore_services = ignore_services
         self.applied = 0
         self.skipped = 0
         self._stopping = asyncio.Event()
@@ -102,6 +106,10 @@ class EventConsumer:
         events: list[tuple[Msg, CloudEvent]] = []
         no_op: list[Msg] = []
         for msg in messages:
+            if self.ignore_services and _service_of(msg.subject) in self.ignore_services:
+                no_op.append(msg)
+                self.skipped += 1
+                continue
             try:
                 event = CloudEvent.model_validate_json(msg.data)
             except ValidationError:
@@ -186,3 +194,9 @@ async def prune_processed(pool: asyncpg.Pool, *, older_than_days: int = 14) -> i
         older_than_days,
     )
     return int(str(result).split()[-1])
+
+
+def _service_of(subject: str) -> str:
+    """The service token of an event subject `evt.<tenant>.<crisis>.<service>.<type>` ("" if none)."""
+    parts = subject.split(".")
+    return parts[3] if len(parts) > 4 and parts[0] == "evt" else ""

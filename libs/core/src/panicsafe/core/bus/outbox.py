@@ -14,6 +14,7 @@ published) still reach the stream in order: each sends in order, and the first c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import zlib
 
@@ -26,6 +27,9 @@ from panicsafe.core.db.database import Connection
 
 log = logging.getLogger(__name__)
 FAST_POLL_S = 0.002
+# Under load, batches grow instead of cycles: a leader starts a batch at most this often (a quiet
+# relay woken by a write publishes at once).
+MIN_CYCLE_S = 0.01
 
 OUTBOX_DDL = [
     """CREATE TABLE IF NOT EXISTS outbox (
@@ -83,6 +87,7 @@ class OutboxRelay:
         batch_size: int = 256,
         idle_poll_s: float = 1.0,
         publish_timeout_s: float = 5.0,
+        min_cycle_s: float = MIN_CYCLE_S,
     ) -> None:
         self.pool = pool
         self.js = js
@@ -90,6 +95,7 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.idle_poll_s = idle_poll_s
         self.publish_timeout_s = publish_timeout_s
+        self.min_cycle_s = min_cycle_s
         self.published = 0
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -129,14 +135,20 @@ class OutboxRelay:
         return False
 
     async def _publish_while_leading(self, conn: Connection) -> None:
+        loop = asyncio.get_running_loop()
         delay = FAST_POLL_S
         while not self._stopping.is_set():
+            started = loop.time()
             self._wake.clear()
             sent = await self._publish_batch(conn)
             if sent == self.batch_size:
                 continue
             woken = await self._sleep(FAST_POLL_S if sent else delay)
             delay = FAST_POLL_S if (sent or woken) else min(delay * 2, self.idle_poll_s)
+            rest = self.min_cycle_s - (loop.time() - started)
+            if rest > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=rest)
 
     def stop(self) -> None:
         self._stopping.set()
