@@ -7,6 +7,7 @@ typed `logbook` field.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import uuid
@@ -36,10 +37,16 @@ class Mode(StrEnum):
     EXERCISE = "exercise"
 
 
+@functools.lru_cache(maxsize=8192)
+def _canonical(value: str) -> str:
+    return str(uuid.UUID(value))
+
+
 def canonical_uuid(value: str) -> str:
-    """Tenants and crises are UUIDs, written in their canonical lowercase form."""
+    """Tenants and crises are UUIDs, written in their canonical lowercase form (the same few ids
+    come back on every request and event: their forms are remembered)."""
     try:
-        return str(uuid.UUID(value))
+        return _canonical(value)
     except (ValueError, AttributeError, TypeError) as exc:
         raise ValueError("must be a UUID") from exc
 

@@ -22,7 +22,6 @@ import hashlib
 import os
 import struct
 import time
-import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +32,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hvac.exceptions import InvalidPath, InvalidRequest, VaultError
 
 from panicsafe.contracts.errors import ErrorCode
+from panicsafe.contracts.events import canonical_uuid
 from panicsafe.core.errors import ServiceError
 
 MAGIC = b"PS1"
@@ -78,7 +78,7 @@ def _bound_to(tenant_id: str, record_id: str, purpose: str, wrapped_digest: byte
 
 
 def canonical_tenant(tenant_id: str) -> str:
-    return str(uuid.UUID(str(tenant_id)))
+    return canonical_uuid(str(tenant_id))
 
 
 def tenant_key_name(tenant_id: str) -> str:

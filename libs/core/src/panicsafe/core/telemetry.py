@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,25 +13,38 @@ from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
 from opentelemetry.propagate import extract, inject
 from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
 TRACER_NAME = "panicsafe"
 _provider: TracerProvider | None = None
 _exported = False  # whether a span processor was added: finished spans go somewhere
+_metered = False  # whether the meter provider has readers
 
 
-def configure_tracing(service_name: str, *processors: SpanProcessor) -> TracerProvider:
-    """Install the process-wide tracer provider once; later calls only add span processors."""
-    global _provider, _exported
+def configure_tracing(
+    service_name: str, *processors: SpanProcessor, metric_readers: Sequence[MetricReader] = ()
+) -> TracerProvider:
+    """Install the process-wide tracer and meter providers once; later calls only add span processors.
+    Metrics are recorded only if readers are given (none are in development)."""
+    global _provider, _exported, _metered
     if _provider is None:
-        _provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+        resource = Resource.create({"service.name": service_name})
+        _provider = TracerProvider(resource=resource)
         trace.set_tracer_provider(_provider)
-        metrics.set_meter_provider(MeterProvider(resource=Resource.create({"service.name": service_name})))
+        metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=list(metric_readers)))
+        _metered = bool(metric_readers)
     for processor in processors:
         _provider.add_span_processor(processor)
         _exported = True
     return _provider
+
+
+def metrics_exported() -> bool:
+    """Whether recorded measurements are read by anything: a hot path skips recording otherwise (the
+    SDK would still validate and aggregate every measurement)."""
+    return _metered
 
 
 def spans_exported() -> bool:

@@ -30,7 +30,14 @@ from pydantic import BaseModel, ValidationError
 from panicsafe.contracts.actor import Actor
 from panicsafe.contracts.errors import ErrorCode, ErrorReply
 from panicsafe.core.errors import ServiceError
-from panicsafe.core.telemetry import extract_context, inject_headers, meter, spans_exported, tracer
+from panicsafe.core.telemetry import (
+    extract_context,
+    inject_headers,
+    meter,
+    metrics_exported,
+    spans_exported,
+    tracer,
+)
 from panicsafe.core.tokens import TokenError, TokenVerifier
 
 log = logging.getLogger(__name__)
@@ -220,7 +227,8 @@ def _micro_handler(
                 span.set_attribute("messaging.destination.name", request.subject)
                 body = await dispatch(endpoint, request.subject, request.data, headers, verifier)
                 await request.respond(body)
-        _durations.record((time.perf_counter() - started) * 1000, {"rpc.subject": request.subject})
+        if metrics_exported():
+            _durations.record((time.perf_counter() - started) * 1000, {"rpc.subject": request.subject})
 
     return handle
 
