@@ -70,7 +70,7 @@ async def measure(stack: DevStack, result: Result) -> None:
     consumer = EventConsumer(
         db.pool, js, durable=f"bench_{schema.schema}", filter_subject=f"evt.{tenant}.>", handler=effect
     )
-    relay = OutboxRelay(db.pool, js, schema.schema)
+    relay = OutboxRelay(db, js, schema.schema)
     tasks = [asyncio.create_task(consumer.run()), asyncio.create_task(relay.run())]
     started = time.perf_counter()
     produce_rate = await write(with_event=True)

@@ -14,7 +14,7 @@ async def main(dsn: str, schema: str, nats_url: str) -> None:
     db = Database(dsn, schema)
     await db.open()
     nc = await connect_nats(nats_url, "relay-process")
-    relay = OutboxRelay(db.pool, nc.jetstream(), schema, batch_size=100)
+    relay = OutboxRelay(db, nc.jetstream(), schema, batch_size=100)
     await relay.run()
 
 

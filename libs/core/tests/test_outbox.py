@@ -15,7 +15,7 @@ from nats.aio.client import Client
 
 from panicsafe.contracts.events import CloudEvent, LogbookKind, LogbookPart
 from panicsafe.core.bus.consumer import EventConsumer
-from panicsafe.core.bus.outbox import OutboxRelay, append_event
+from panicsafe.core.bus.outbox import INSERT_OUTBOX, OutboxRelay, append_event, outbox_row
 from panicsafe.core.db.database import Connection
 from panicsafe.core.devstack import DevStack
 from panicsafe.core.testing import ProvisionedSchema, make_schema
@@ -139,7 +139,7 @@ async def test_rolled_back_change_publishes_nothing(stack: DevStack, nc: Client,
         kept = CloudEvent(source="panicsafe/outboxtest", type="fr.panicsafe.outboxtest.kept", tenantid=tenant)
         async with db.transaction() as conn:
             await append_event(conn, kept)
-        relay = OutboxRelay(db.pool, nc.jetstream(), schema.schema)
+        relay = OutboxRelay(db, nc.jetstream(), schema.schema)
         assert await relay.relay_once() == 1
         subscription = await nc.jetstream().pull_subscribe(f"evt.{tenant}.>", durable=f"d{schema.schema}")
         messages = await subscription.fetch(10, timeout=2)
@@ -168,7 +168,7 @@ async def test_republished_batch_is_deduplicated_by_jetstream(
                         data={"n": i},
                     ),
                 )
-        relay = OutboxRelay(db.pool, nc.jetstream(), schema.schema)
+        relay = OutboxRelay(db, nc.jetstream(), schema.schema)
         rows = await db.pool.fetch("SELECT subject, payload, headers FROM outbox ORDER BY seq")
         for row in rows:  # the first, interrupted attempt
             await nc.jetstream().publish(row["subject"], bytes(row["payload"]), headers=row["headers"])
@@ -212,7 +212,7 @@ async def test_failing_handler_spares_the_batch_and_is_retried(stack: DevStack, 
                         data={"n": i},
                     ),
                 )
-        await OutboxRelay(db.pool, nc.jetstream(), schema.schema).relay_once()
+        await OutboxRelay(db, nc.jetstream(), schema.schema).relay_once()
         task = asyncio.create_task(consumer.run())
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and await db.pool.fetchval("SELECT count(*) FROM applied") < 10:
@@ -234,8 +234,8 @@ async def test_one_relay_leads_and_a_standby_takes_over(stack: DevStack, nc: Cli
     db = schema.database()
     await db.open()
     js = nc.jetstream()
-    first = OutboxRelay(db.pool, js, schema.schema, idle_poll_s=0.1)
-    second = OutboxRelay(db.pool, js, schema.schema, idle_poll_s=0.1)
+    first = OutboxRelay(db, js, schema.schema, idle_poll_s=0.1)
+    second = OutboxRelay(db, js, schema.schema, idle_poll_s=0.1)
     tasks: list[asyncio.Task[None]] = []
     written = 0
 
@@ -273,8 +273,8 @@ async def test_one_relay_leads_and_a_standby_takes_over(stack: DevStack, nc: Cli
         # The leader's connection is cut (a network failure): whichever relay leads next goes on.
         killed = await admin.fetchval(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-            "AND pid IN (SELECT pid FROM pg_stat_activity WHERE usename = $1)",
-            schema.roles.app,
+            "AND pid IN (SELECT pid FROM pg_stat_activity WHERE application_name = $1)",
+            schema.schema,
         )
         assert killed == 1
         await write(10)
@@ -325,7 +325,7 @@ async def test_a_consumer_acknowledges_the_ignored_services_events_unread(stack:
                     conn,
                     CloudEvent(source=f"panicsafe/{service}", type=f"fr.panicsafe.{service}.done", tenantid=tenant),
                 )
-        await OutboxRelay(db.pool, nc.jetstream(), schema.schema).relay_once()
+        await OutboxRelay(db, nc.jetstream(), schema.schema).relay_once()
         task = asyncio.create_task(consumer.run())
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and consumer.applied + consumer.skipped < 4:
@@ -336,3 +336,44 @@ async def test_a_consumer_acknowledges_the_ignored_services_events_unread(stack:
         await db.close()
     assert sorted(seen) == ["chat", "gateway"]
     assert (consumer.applied, consumer.skipped) == (2, 2)
+
+
+async def test_a_write_in_a_standby_replica_reaches_the_leader_at_once(stack: DevStack, nc: Client) -> None:
+    """Replicas each wake only their own relay. The standby passes the wake on (a PostgreSQL
+    notification): the leader publishes then, not at its next idle poll (30 s here)."""
+    schema = await make_schema(stack, "ob")
+    tenant = str(uuid.uuid4())
+    db = schema.database()
+    await db.open()
+    js = nc.jetstream()
+    leader = OutboxRelay(db, js, schema.schema, idle_poll_s=30.0)
+    standby = OutboxRelay(db, js, schema.schema, idle_poll_s=30.0)
+    tasks = [asyncio.create_task(leader.run())]
+    try:
+        deadline = time.monotonic() + 10
+        while not await db.pool.fetchval(
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+            "WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = $1",
+            schema.schema,
+        ):  # the leader holds the lock
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+        tasks.append(asyncio.create_task(standby.run()))
+        await asyncio.sleep(0.5)  # the standby found the lock taken: it waits (30 s between tries)
+        for n in range(3):
+            event = CloudEvent(
+                source="panicsafe/outboxtest", type="fr.panicsafe.outboxtest.changed", tenantid=tenant, data={"n": n}
+            )
+            async with db.transaction() as conn:  # written "in the standby's process": only it is woken
+                await conn.execute(INSERT_OUTBOX, *outbox_row(event))
+            standby.wake()
+            deadline = time.monotonic() + 5
+            while leader.published < n + 1:
+                assert time.monotonic() < deadline, "the leader was not told"
+                await asyncio.sleep(0.02)
+        assert standby.published == 0
+    finally:
+        leader.stop()
+        standby.stop()
+        await asyncio.gather(*tasks)
+        await db.close()

@@ -121,7 +121,7 @@ class Runtime:
                 settings.database_url.get_secret_value(), self.name, max_size=settings.database_pool_size
             )
             await self.db.open()
-            self.relay = OutboxRelay(self.db.pool, self.js, self.name)
+            self.relay = OutboxRelay(self.db, self.js, self.name)
             self._tasks.append(asyncio.create_task(self.relay.run(), name=f"{self.name}-outbox"))
             for consumer_spec in self.spec.consumers:
                 consumer = EventConsumer(

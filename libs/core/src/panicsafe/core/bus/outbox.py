@@ -3,12 +3,14 @@
 Producers call `append_event(conn, event)` inside the transaction of their state change (one INSERT;
 it also wakes this process's relays). One relay per schema leads at a time: it holds a connection
 with the schema's session-level advisory lock (the other replicas' relays wait for it, and take over
-when that connection ends, since PostgreSQL then releases the lock). The leader reads a batch in
-order, publishes it to JetStream with `Nats-Msg-Id` = event id, waits for every ack, then deletes
-exactly those rows: two round trips to PostgreSQL per batch. If the relay dies between publish and
-delete, the batch is published again: JetStream's duplicate window and the consumers' idempotence
-absorb it. Two relays publishing the same rows at once (a leader whose connection was cut while it
-published) still reach the stream in order: each sends in order, and the first copy of each id wins.
+when that connection ends, since PostgreSQL then releases the lock). A waiting relay woken by a
+write in its own process tells the leader with a PostgreSQL notification on the schema's channel.
+The leader reads a batch in order, publishes it to JetStream with `Nats-Msg-Id` = event id, waits
+for every ack, then deletes exactly those rows: two round trips to PostgreSQL per batch. If the
+relay dies between publish and delete, the batch is published again: JetStream's duplicate window
+and the consumers' idempotence absorb it. Two relays publishing the same rows at once (a leader
+whose connection was cut while it published) still reach the stream in order: each sends in order,
+and the first copy of each id wins.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from nats.js import JetStreamContext
 
 from panicsafe.contracts.events import CloudEvent
 from panicsafe.core.bus.events import encode_event, event_headers
-from panicsafe.core.db.database import Connection
+from panicsafe.core.db.database import Connection, Database
 
 log = logging.getLogger(__name__)
 FAST_POLL_S = 0.002
@@ -80,7 +82,7 @@ class OutboxRelay:
 
     def __init__(
         self,
-        pool: asyncpg.Pool,
+        db: Database,
         js: JetStreamContext,
         schema: str,
         *,
@@ -89,7 +91,7 @@ class OutboxRelay:
         publish_timeout_s: float = 5.0,
         min_cycle_s: float = MIN_CYCLE_S,
     ) -> None:
-        self.pool = pool
+        self.db = db
         self.js = js
         self.schema = schema
         self.batch_size = batch_size
@@ -100,6 +102,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._lock_key = zlib.crc32(f"outbox:{schema}".encode())
+        self._channel = f"panicsafe_outbox_{schema}"
 
     def wake(self) -> None:
         self._wake.set()
@@ -112,12 +115,15 @@ class OutboxRelay:
         try:
             while not self._stopping.is_set():
                 try:
-                    async with self.pool.acquire() as conn:
+                    # A connection of its own, outside the pool: closing it ends the lock and the
+                    # LISTEN together, whether this relay stops or the connection breaks.
+                    conn = await self.db.connect()
+                    try:
                         if await self._lead(conn):
-                            try:
-                                await self._publish_while_leading(conn)
-                            finally:
-                                await conn.execute("SELECT pg_advisory_unlock($1)", self._lock_key)
+                            await conn.add_listener(self._channel, self._told)
+                            await self._publish_while_leading(conn)
+                    finally:
+                        await _close(conn)
                     backoff = 0.1
                 except Exception as exc:  # noqa: BLE001 (NATS or PostgreSQL away: keep the rows, retry later)
                     log.warning("outbox relay paused: %s", exc, extra={"service": self.schema})
@@ -127,12 +133,30 @@ class OutboxRelay:
             _local_relays.discard(self)
 
     async def _lead(self, conn: Connection) -> bool:
-        """Wait until this relay holds the schema's lock on `conn` (False: stopped first)."""
+        """Wait until this relay holds the schema's lock on `conn` (False: stopped first).
+
+        Meanwhile, a write in this process (a wake) is passed on to the leader with a notification
+        on the schema's channel, which the leader listens to: it publishes at once what another
+        replica wrote, instead of at its next poll."""
+        loop = asyncio.get_running_loop()
+        woken = False
         while not self._stopping.is_set():
+            started = loop.time()
+            self._wake.clear()
             if await conn.fetchval("SELECT pg_try_advisory_lock($1)", self._lock_key):
                 return True
-            await self._sleep(self.idle_poll_s)
+            if woken:
+                await conn.execute("SELECT pg_notify($1, '')", self._channel)
+            woken = await self._sleep(self.idle_poll_s)
+            rest = self.min_cycle_s - (loop.time() - started)
+            if woken and rest > 0:  # at most one notification per cycle, however many writes
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=rest)
         return False
+
+    def _told(self, *_: object) -> None:
+        """A standby relay's notification (asyncpg listener: connection, pid, channel, payload)."""
+        self._wake.set()
 
     async def _publish_while_leading(self, conn: Connection) -> None:
         loop = asyncio.get_running_loop()
@@ -164,7 +188,7 @@ class OutboxRelay:
 
     async def relay_once(self) -> int:
         """Publish one batch if no other relay leads; return how many events left the outbox."""
-        async with self.pool.acquire() as conn:
+        async with self.db.pool.acquire() as conn:
             if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", self._lock_key):
                 return 0
             try:
@@ -194,3 +218,10 @@ class OutboxRelay:
         await conn.execute("DELETE FROM outbox WHERE seq = ANY($1::bigint[])", [r["seq"] for r in rows])
         self.published += len(rows)
         return len(rows)
+
+
+async def _close(conn: asyncpg.Connection) -> None:
+    try:
+        await asyncio.wait_for(conn.close(), timeout=2.0)
+    except Exception:  # noqa: BLE001 (a broken connection: drop it)
+        conn.terminate()

@@ -60,8 +60,18 @@ class Database:
             max_size=self.max_size,
             init=_init_connection,
             reset=self._reset_on_release,
-            server_settings={"search_path": f"{self.schema},public", "application_name": self.schema},
+            server_settings=self._server_settings(),
         )
+
+    async def connect(self) -> asyncpg.Connection:
+        """A connection of its own, outside the pool, set up as the pool's are: for a session held
+        long (a leader's advisory lock, LISTEN). The caller closes it."""
+        conn: asyncpg.Connection = await asyncpg.connect(self.dsn, server_settings=self._server_settings())
+        await _init_connection(conn)
+        return conn
+
+    def _server_settings(self) -> dict[str, str]:
+        return {"search_path": f"{self.schema},public", "application_name": self.schema}
 
     async def close(self) -> None:
         if self._pool is not None:
