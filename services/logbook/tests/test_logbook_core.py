@@ -67,6 +67,14 @@ def rfc_verify_inclusion(leaf: bytes, index: int, size: int, path: list[bytes], 
     return sn == 0 and r == root
 
 
+def rfc_root(leaves: list[bytes]) -> bytes:
+    """MTH(D[n]) of RFC 6962 §2.1, recursively, from the leaf hashes."""
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1 << ((len(leaves) - 1).bit_length() - 1)
+    return _node(rfc_root(leaves[:k]), rfc_root(leaves[k:]))
+
+
 def rfc_verify_consistency(m: int, n: int, root_m: bytes, root_n: bytes, path: list[bytes]) -> bool:
     if m == n:
         return root_m == root_n and not path
@@ -229,6 +237,23 @@ async def test_replicas_with_stale_heads_still_write_one_gap_free_chain(logbook:
         logbook.core, reader_lead(tenant, crisis), ExportRequest(crisis=crisis, format=ExportFormat.JSON, title="T")
     )
     assert verify_bundle(bundle).ok
+
+
+async def test_committed_entries_extend_the_cached_tree_in_order(logbook: LogbookUnderTest) -> None:
+    """The writer hands each committed batch to the cached Merkle tree (no second's worth of leaves
+    to read back and hash at checkpoint time); the tree it grows is the one the database holds."""
+    tenant, crisis = str(uuid.uuid4()), str(uuid.uuid4())
+    core, key = logbook.core, (crisis, "real")
+    actors = [member(tenant, crisis, name=f"Agent {i}") for i in range(8)]
+    await core.append_manual(actors[0], entry(crisis, "premier"))
+    assert (await core.checkpoint(tenant, key)) is not None  # the tree is cached at size 1
+    await asyncio.gather(*(core.append_manual(a, entry(crisis, f"{a.name} {j}")) for a in actors for j in range(5)))
+    assert core.trees._trees[key].size == 41  # grown as the batches committed, not read back
+    checkpoint = await core.checkpoint(tenant, key)
+    page = await core.list_entries(actors[0], ListEntriesRequest(crisis=crisis, first=200))
+    leaves = [bytes.fromhex(e.leaf_hash) for e in page.entries]
+    assert checkpoint is not None and checkpoint.tree_size == 41
+    assert checkpoint.root_hash == rfc_root(leaves)
 
 
 def reader_lead(tenant: str, crisis: str) -> Actor:

@@ -86,6 +86,17 @@ class TreeCache:
                 tree.extend(leaves)
             return tree
 
+    def offer(self, entries: list[Stored]) -> None:
+        """Committed entries, as the writer commits them: a cached tree that ends just before one
+        takes its leaf now, so the checkpointer finds it current instead of hashing a second's worth
+        of leaves at once. Skipped while the tree is being extended from the database."""
+        for entry in entries:
+            key = (entry.crisis, entry.mode)
+            tree = self._trees.get(key)
+            lock = self._locks.get(key)
+            if tree is not None and not (lock is not None and lock.locked()) and tree.size == entry.seq - 1:
+                tree.append(entry.leaf_hash)
+
 
 @dataclass(frozen=True)
 class Checkpoint:
@@ -121,7 +132,7 @@ class LogbookCore:
         self.signer = signer
         self.trees = TreeCache()
         self.heads = store.Heads()
-        self.writer = GroupCommitWriter(db, self.heads)
+        self.writer = GroupCommitWriter(db, self.heads, committed=self.trees.offer)
         self._stopping = asyncio.Event()
 
     def start(self) -> None:

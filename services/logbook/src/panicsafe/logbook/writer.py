@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from panicsafe.core.bus.outbox import wake_relays
@@ -25,9 +26,17 @@ Pending = tuple[Draft, "asyncio.Future[Stored]"]
 
 
 class GroupCommitWriter:
-    def __init__(self, db: Database, heads: Heads, *, max_batch: int = 200) -> None:
+    def __init__(
+        self,
+        db: Database,
+        heads: Heads,
+        *,
+        max_batch: int = 200,
+        committed: Callable[[list[Stored]], None] | None = None,
+    ) -> None:
         self.db = db
         self.heads = heads
+        self.committed = committed  # told of each batch once it is committed
         self.max_batch = max_batch
         self._pending: list[Pending] = []
         self._wake = asyncio.Event()
@@ -87,4 +96,6 @@ class GroupCommitWriter:
         async with self.db.autocommit() as conn:
             stored = await store.append(conn, drafts, recorded_at=datetime.now(UTC), heads=self.heads)
         wake_relays()  # the notices are committed: publish them now
+        if self.committed is not None:
+            self.committed(stored)
         return stored
