@@ -141,6 +141,7 @@ class LogbookCore:
     async def stop(self) -> None:
         self._stopping.set()
         await self.writer.close()
+        await self.signer.close()
 
     # -- writing ------------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import base64
 import uuid
 from typing import Any
 
+import httpx
 import hvac
 from hvac.exceptions import InvalidPath
 
@@ -32,6 +33,23 @@ class TransitSigner:
         self.mount = mount
         self._public: dict[tuple[str, int], bytes] = {}
         self._known: set[str] = set()
+        # Signing runs every second while entries arrive: on the event loop with an async client,
+        # not in a worker thread whose Python code (hvac, requests) would take the GIL from the loop
+        # for milliseconds at a time. Rare calls (creating a key, reading public keys) keep hvac.
+        self._http: httpx.AsyncClient | None = None
+
+    def _async_http(self) -> httpx.AsyncClient:
+        if self._http is None:
+            verify = self.client.session.verify if hasattr(self.client, "session") else True
+            self._http = httpx.AsyncClient(
+                base_url=str(self.client.url), headers={"X-Vault-Token": str(self.client.token)}, verify=verify
+            )
+        return self._http
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
 
     async def _ensure(self, name: str) -> None:
         if name in self._known:
@@ -52,12 +70,14 @@ class TransitSigner:
         """The raw 64-byte signature and the key version that made it."""
         name = signing_key_name(tenant_id)
         await self._ensure(name)
-        reply: dict[str, Any] = await asyncio.to_thread(
-            self.client.secrets.transit.sign_data,
-            name,
-            hash_input=base64.b64encode(message).decode(),
-            mount_point=self.mount,
-        )
+        try:
+            response = await self._async_http().post(
+                f"/v1/{self.mount}/sign/{name}", json={"input": base64.b64encode(message).decode()}, timeout=10.0
+            )
+            response.raise_for_status()
+            reply: dict[str, Any] = response.json()
+        except httpx.HTTPError as exc:
+            raise ServiceError(ErrorCode.UNAVAILABLE, f"OpenBao did not sign: {exc}") from exc
         prefix, version, signature = str(reply["data"]["signature"]).split(":", 2)
         if prefix != "vault" or not version.startswith("v"):
             raise ServiceError(ErrorCode.INTERNAL, "unexpected signature format from OpenBao")
