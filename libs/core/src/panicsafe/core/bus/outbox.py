@@ -29,9 +29,6 @@ from panicsafe.core.db.database import Connection, Database
 
 log = logging.getLogger(__name__)
 FAST_POLL_S = 0.002
-# Under load, batches grow instead of cycles: a leader starts a batch at most this often (a quiet
-# relay woken by a write publishes at once).
-MIN_CYCLE_S = 0.01
 
 OUTBOX_DDL = [
     """CREATE TABLE IF NOT EXISTS outbox (
@@ -89,7 +86,7 @@ class OutboxRelay:
         batch_size: int = 256,
         idle_poll_s: float = 1.0,
         publish_timeout_s: float = 5.0,
-        min_cycle_s: float = MIN_CYCLE_S,
+        min_cycle_s: float = 0.0,
     ) -> None:
         self.db = db
         self.js = js
@@ -97,6 +94,9 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.idle_poll_s = idle_poll_s
         self.publish_timeout_s = publish_timeout_s
+        # Under load, batches grow instead of cycles: after a batch, the next one starts no sooner
+        # than this (a quiet relay woken by a write still publishes at once). For events that are
+        # hints (the logbook's notices) rather than messages people wait for (chat).
         self.min_cycle_s = min_cycle_s
         self.published = 0
         self._wake = asyncio.Event()
@@ -169,8 +169,10 @@ class OutboxRelay:
                 continue
             woken = await self._sleep(FAST_POLL_S if sent else delay)
             delay = FAST_POLL_S if (sent or woken) else min(delay * 2, self.idle_poll_s)
+            # Only after a batch: an empty read (woken before the writer's commit was visible) is
+            # followed by the quick re-polls above, not held back.
             rest = self.min_cycle_s - (loop.time() - started)
-            if rest > 0:
+            if sent and rest > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), timeout=rest)
 
