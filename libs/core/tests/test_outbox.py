@@ -34,6 +34,13 @@ def start_relay(schema: ProvisionedSchema, stack: DevStack) -> subprocess.Popen[
     )
 
 
+def changed(tenant: str, n: int) -> CloudEvent:
+    """The test's event: change number `n` of `tenant`."""
+    return CloudEvent(
+        source="panicsafe/outboxtest", type="fr.panicsafe.outboxtest.changed", tenantid=tenant, data={"n": n}
+    )
+
+
 async def create_tables(schema: ProvisionedSchema) -> None:
     owner = schema.owner_database()
     await owner.open()
@@ -161,12 +168,7 @@ async def test_republished_batch_is_deduplicated_by_jetstream(
             for i in range(5):
                 await append_event(
                     conn,
-                    CloudEvent(
-                        source="panicsafe/outboxtest",
-                        type="fr.panicsafe.outboxtest.changed",
-                        tenantid=tenant,
-                        data={"n": i},
-                    ),
+                    changed(tenant, i),
                 )
         relay = OutboxRelay(db, nc.jetstream(), schema.schema)
         rows = await db.pool.fetch("SELECT subject, payload, headers FROM outbox ORDER BY seq")
@@ -205,12 +207,7 @@ async def test_failing_handler_spares_the_batch_and_is_retried(stack: DevStack, 
             for i in range(10):
                 await append_event(
                     conn,
-                    CloudEvent(
-                        source="panicsafe/outboxtest",
-                        type="fr.panicsafe.outboxtest.changed",
-                        tenantid=tenant,
-                        data={"n": i},
-                    ),
+                    changed(tenant, i),
                 )
         await OutboxRelay(db, nc.jetstream(), schema.schema).relay_once()
         task = asyncio.create_task(consumer.run())
@@ -245,12 +242,7 @@ async def test_one_relay_leads_and_a_standby_takes_over(stack: DevStack, nc: Cli
             async with db.transaction() as conn:
                 await append_event(
                     conn,
-                    CloudEvent(
-                        source="panicsafe/outboxtest",
-                        type="fr.panicsafe.outboxtest.changed",
-                        tenantid=tenant,
-                        data={"n": written},
-                    ),
+                    changed(tenant, written),
                 )
             written += 1
 
@@ -361,9 +353,7 @@ async def test_a_write_in_a_standby_replica_reaches_the_leader_at_once(stack: De
         tasks.append(asyncio.create_task(standby.run()))
         await asyncio.sleep(0.5)  # the standby found the lock taken: it waits (30 s between tries)
         for n in range(3):
-            event = CloudEvent(
-                source="panicsafe/outboxtest", type="fr.panicsafe.outboxtest.changed", tenantid=tenant, data={"n": n}
-            )
+            event = changed(tenant, n)
             async with db.transaction() as conn:  # written "in the standby's process": only it is woken
                 await conn.execute(INSERT_OUTBOX, *outbox_row(event))
             standby.wake()

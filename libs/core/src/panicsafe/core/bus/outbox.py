@@ -148,10 +148,8 @@ class OutboxRelay:
             if woken:
                 await conn.execute("SELECT pg_notify($1, '')", self._channel)
             woken = await self._sleep(self.idle_poll_s)
-            rest = self.min_cycle_s - (loop.time() - started)
-            if woken and rest > 0:  # at most one notification per cycle, however many writes
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), timeout=rest)
+            if woken:  # at most one notification per cycle, however many writes
+                await self._pause(self.min_cycle_s - (loop.time() - started))
         return False
 
     def _told(self, *_: object) -> None:
@@ -171,14 +169,18 @@ class OutboxRelay:
             delay = FAST_POLL_S if (sent or woken) else min(delay * 2, self.idle_poll_s)
             # Only after a batch: an empty read (woken before the writer's commit was visible) is
             # followed by the quick re-polls above, not held back.
-            rest = self.min_cycle_s - (loop.time() - started)
-            if sent and rest > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), timeout=rest)
+            if sent:
+                await self._pause(self.min_cycle_s - (loop.time() - started))
 
     def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait `seconds` (if positive), whatever the writes, unless stopped meanwhile."""
+        if seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
 
     async def _sleep(self, seconds: float) -> bool:
         """Sleep up to `seconds`; True when woken by a write."""
