@@ -31,9 +31,11 @@ from panicsafe.contracts.logbook import (
     journal_of,
 )
 from panicsafe.core.errors import ServiceError
+from panicsafe.logbook import store
 from panicsafe.logbook.core import LogbookCore
-from panicsafe.logbook.evidence.leaf import checkpoint_message
+from panicsafe.logbook.evidence.leaf import checkpoint_message, format_time
 from panicsafe.logbook.exports import build_bundle
+from panicsafe.logbook.store import Draft
 from panicsafe.logbook.verify import verify_bundle
 
 PRODUCERS = 50
@@ -237,6 +239,56 @@ async def test_replicas_with_stale_heads_still_write_one_gap_free_chain(logbook:
         logbook.core, reader_lead(tenant, crisis), ExportRequest(crisis=crisis, format=ExportFormat.JSON, title="T")
     )
     assert verify_bundle(bundle).ok
+
+
+async def test_the_append_statement_refuses_entries_that_do_not_follow_the_head(logbook: LogbookUnderTest) -> None:
+    """`append_entries` checks what the writer computed: a batch with a gap, an empty one, or one sent
+    in a transaction scoped to another tenant is refused and nothing is written; the same batch with
+    its places right is written."""
+    tenant, crisis = str(uuid.uuid4()), str(uuid.uuid4())
+    key = (crisis, "real")
+    await logbook.core.append_manual(member(tenant, crisis), entry(crisis, "premier"))
+    size, head = logbook.core.heads.get(key)
+    now = datetime.now(UTC)
+    drafts = [
+        Draft(
+            tenant=tenant,
+            crisis=crisis,
+            mode=Mode.REAL,
+            kind=LogbookKind.FACT,
+            summary=f"écrite à la main {i}",
+            body="",
+            body_sealed=b"",
+            occurred_at=now,
+            author_id=None,
+            author_label="Test",
+            source="manual",
+        )
+        for i in range(2)
+    ]
+    placed = store._place(key, drafts, size, head, now, format_time(now))
+    rows = store._rows_json(drafts, placed)
+    gap = rows.replace(f'"seq":{size + 2},', f'"seq":{size + 3},')
+    assert gap != rows
+
+    def call(batch: str) -> tuple[object, ...]:
+        return (store.APPEND, tenant, crisis, "real", size, head, now, batch, [], [], [], [])
+
+    async with logbook.db.autocommit() as conn:
+        for batch in (gap, "[]"):
+            with pytest.raises(asyncpg.InvalidParameterValueError, match="without a gap"):
+                await conn.fetchrow(*call(batch))
+    with pytest.raises(asyncpg.RaiseError, match="scoped to another tenant"):
+        async with logbook.db.tenant(str(uuid.uuid4())) as conn:
+            await conn.fetchrow(*call(rows))
+    async with logbook.db.tenant(tenant) as conn:
+        assert await store.head(conn, key) == (size, head)
+    async with logbook.db.autocommit() as conn:
+        written = await conn.fetchrow(*call(rows))
+    assert written is not None and written["applied"] and written["size"] == size + 2
+    page = await logbook.core.list_entries(member(tenant, crisis), ListEntriesRequest(crisis=crisis))
+    assert [e.summary for e in page.entries] == ["premier", "écrite à la main 0", "écrite à la main 1"]
+    assert [e.leaf_hash for e in page.entries[1:]] == [p.leaf_hash.hex() for p in placed]
 
 
 async def test_committed_entries_extend_the_cached_tree_in_order(logbook: LogbookUnderTest) -> None:

@@ -29,7 +29,9 @@ from panicsafe.logbook.evidence.bundle import (
 )
 from panicsafe.logbook.evidence.leaf import (
     CHAIN_GENESIS,
+    LEAF_FIELDS,
     TIME_FORMAT,
+    LeafTemplate,
     chain_hash,
     fast_leaf_data,
     format_time,
@@ -116,6 +118,71 @@ def test_an_empty_log_and_a_single_entry_verify() -> None:
 def test_reference_and_fast_leaf_encoders_agree_on_the_samples(signed: SampleLog) -> None:
     for entry in signed.bundle.entries:
         assert fast_leaf_data(entry) == leaf_data(entry)
+
+
+_text = st.text(max_size=40)
+_uuid_or_none = st.one_of(st.none(), st.uuids().map(str))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    seq=st.integers(min_value=1, max_value=2**62),
+    recorded=st.datetimes(timezones=st.just(UTC)),
+    occurred=st.datetimes(timezones=st.just(UTC)),
+    rekeyed=st.booleans(),
+    label=_text,
+    summary=_text,
+    source=_text,
+    cell=_uuid_or_none,
+    event_id=_uuid_or_none,
+    author_id=_uuid_or_none,
+    corrects=st.one_of(st.none(), st.integers(min_value=1, max_value=2**62)),
+    links=st.dictionaries(_text, _text, max_size=4),
+)
+def test_the_writers_leaf_template_gives_the_reference_leaf_data(
+    seq: int,
+    recorded: datetime,
+    occurred: datetime,
+    rekeyed: bool,
+    label: str,
+    summary: str,
+    source: str,
+    cell: str | None,
+    event_id: str | None,
+    author_id: str | None,
+    corrects: int | None,
+    links: dict[str, str],
+) -> None:
+    """The writer encodes a leaf before knowing its place (`LeafTemplate`); the verifier rebuilds it
+    with `leaf_data`: the bytes must be the same for any content."""
+    fields: dict[str, Any] = {
+        "v": 1,
+        "tenant": "0b9d2f6e-6a57-4d0c-9d1e-0d6a6f1e2a33",
+        "crisis": "5f0c1a43-2f7e-4b8e-8d6c-3e1c2b9f0a11",
+        "seq": 0,
+        "occurred_at": format_time(occurred),
+        "recorded_at": "",
+        "rekeyed": rekeyed,
+        "author": {"id": author_id, "label": label},
+        "source": source,
+        "kind": "decision",
+        "mode": "exercise",
+        "summary": summary,
+        "body_commitment": "ab" * 32,
+        "cell": cell,
+        "links": links,
+        "corrects": corrects,
+        "event_id": event_id,
+    }
+    template = LeafTemplate.of(fields)
+    placed = fields | {"seq": seq, "recorded_at": format_time(recorded)}
+    assert template.data(seq, format_time(recorded)) == leaf_data(placed)
+    assert template.hash(seq, format_time(recorded)) == leaf_hash_of(placed)
+
+
+def test_a_leaf_template_needs_every_other_field() -> None:
+    with pytest.raises(ValueError, match="leaf fields missing: summary"):
+        LeafTemplate.of({name: 1 for name in LEAF_FIELDS if name != "summary"})
 
 
 # --- Single bytes altered ----------------------------------------------------------------------------

@@ -7,12 +7,14 @@ of one log get one gap-free order whatever the number of writers, processes or r
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 import asyncpg
@@ -22,7 +24,7 @@ from panicsafe.contracts.events import CloudEvent, LogbookKind, Mode, event_type
 from panicsafe.core.bus.outbox import outbox_row
 from panicsafe.core.db.database import Connection
 from panicsafe.core.errors import ServiceError
-from panicsafe.logbook.evidence.leaf import body_commitment, chain_hash, format_time, leaf_hash_of
+from panicsafe.logbook.evidence.leaf import LeafTemplate, body_commitment, chain_hash, format_time
 
 ZERO_HASH = bytes(32)
 # One notice per appended batch and log keeps the bus light under load; clients refetch by cursor.
@@ -32,9 +34,20 @@ MAX_NOTICE_ENTRIES = 200
 LogKey = tuple[str, str]  # (crisis, mode)
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What a draft contributes to a batch whatever its place, encoded once before the batch forms."""
+
+    leaf: LeafTemplate
+    row: str  # its columns as the members of a JSON object, but `seq` and the hashes: `"id":...,...}`
+    notice: dict[str, Any]  # its line in the notice, but `seq`
+
+
 @dataclass
 class Draft:
-    """An entry before it has its place in the log (body already sealed under the tenant key)."""
+    """An entry before it has its place in the log (body already sealed under the tenant key).
+
+    Not changed once handed to the writer: `prepared` is computed from it once."""
 
     tenant: str
     crisis: str
@@ -59,6 +72,40 @@ class Draft:
     def key(self) -> LogKey:
         return (self.crisis, self.mode.value)
 
+    @cached_property
+    def prepared(self) -> Prepared:
+        commitment = body_commitment(self.salt, self.body)
+        occurred_at = format_time(self.occurred_at)
+        row = json.dumps(
+            {
+                "id": self.id,
+                "occurred_at": occurred_at,
+                "rekeyed": self.rekeyed,
+                "author_id": self.author_id,
+                "author_label": self.author_label,
+                "source": self.source,
+                "kind": self.kind.value,
+                "summary": self.summary,
+                "body": self.body_sealed.hex(),
+                "salt": self.salt.hex(),
+                "body_commitment": commitment,
+                "cell": self.cell,
+                "links": self.links,
+                "corrects": self.corrects,
+                "event_id": self.event_id,
+            },
+            separators=(",", ":"),
+        )[1:]
+        notice = {
+            "kind": self.kind.value,
+            "summary": self.summary,
+            "cell": self.cell,
+            "source": self.source,
+            "author": self.author_label,
+            "occurred_at": occurred_at,
+        }
+        return Prepared(LeafTemplate.of(leaf_fields(self, 0, "", commitment)), row, notice)
+
 
 def field_error(code: ErrorCode, name: str, message: str) -> ServiceError:
     return ServiceError(code, message, [FieldError(field=name, message=message)])
@@ -77,7 +124,7 @@ class Stored:
     chain_hash: bytes
 
 
-def leaf_fields(draft: Draft, seq: int, recorded_at: datetime, commitment: str) -> dict[str, Any]:
+def leaf_fields(draft: Draft, seq: int, recorded_at: str, commitment: str) -> dict[str, Any]:
     """The exact content one leaf commits to (the verifier rebuilds it from an export)."""
     return {
         "v": 1,
@@ -85,7 +132,7 @@ def leaf_fields(draft: Draft, seq: int, recorded_at: datetime, commitment: str) 
         "crisis": draft.crisis,
         "seq": seq,
         "occurred_at": format_time(draft.occurred_at),
-        "recorded_at": format_time(recorded_at),
+        "recorded_at": recorded_at,
         "rekeyed": draft.rekeyed,
         "author": {"id": draft.author_id, "label": draft.author_label},
         "source": draft.source,
@@ -127,19 +174,18 @@ class Heads:
 MAX_ATTEMPTS = 50
 
 APPEND = (
-    "SELECT applied, size, chain_head FROM append_entries("
-    "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
-    " $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)"
+    "SELECT applied, size, chain_head FROM append_entries($1, $2, $3, $4, $5, $6, $7::text::json, $8, $9, $10, $11)"
 )
 
 
 async def append(conn: Connection, drafts: Sequence[Draft], *, recorded_at: datetime, heads: Heads) -> list[Stored]:
     """Give each draft its place at the end of its log; returns them in the order given.
 
-    Per log, one statement (`append_entries`, migration 0003) writes the entries, moves the head and
-    queues the notice; on a connection with no transaction open, that is one round trip and one
-    commit. The places and hashes are computed from `heads`' guess and computed again if the log had
-    moved on.
+    Per log, one statement (`append_entries`, migrations 0003 and 0005) writes the entries, moves the
+    head and queues the notice; on a connection with no transaction open, that is one round trip and
+    one commit. The places and hashes are computed from `heads`' guess and computed again if the log
+    had moved on. What does not depend on the place (each draft's leaf and row text) was encoded
+    beforehand, see `Draft.prepared`.
 
     The caller wakes the outbox relays once the notices are committed (`wake_relays`): woken before,
     they would poll for rows not yet visible while the commit is on its way.
@@ -147,6 +193,9 @@ async def append(conn: Connection, drafts: Sequence[Draft], *, recorded_at: date
     by_log: dict[LogKey, list[int]] = {}
     for index, draft in enumerate(drafts):
         by_log.setdefault(draft.key, []).append(index)
+    if len(by_log) == 1:
+        key, _ = by_log.popitem()
+        return await _append_log(conn, key, list(drafts), recorded_at, heads)
     stored: list[Stored | None] = [None] * len(drafts)
     for key, indexes in by_log.items():
         log_drafts = [drafts[i] for i in indexes]
@@ -159,10 +208,10 @@ async def _append_log(
     conn: Connection, key: LogKey, drafts: list[Draft], recorded_at: datetime, heads: Heads
 ) -> list[Stored]:
     tenant = drafts[0].tenant
-    commitments = [bytes.fromhex(body_commitment(d.salt, d.body)) for d in drafts]
+    recorded_text = format_time(recorded_at)
     size, chain = heads.get(key)
     for _ in range(MAX_ATTEMPTS):
-        placed = _place(key, drafts, commitments, size, chain, recorded_at)
+        placed = _place(key, drafts, size, chain, recorded_at, recorded_text)
         notices = [outbox_row(event) for event in _notices(drafts, placed)]
         try:
             row = await conn.fetchrow(
@@ -173,24 +222,7 @@ async def _append_log(
                 size,
                 chain,
                 recorded_at,
-                [d.id for d in drafts],
-                [s.seq for s in placed],
-                [d.occurred_at for d in drafts],
-                [d.rekeyed for d in drafts],
-                [d.author_id for d in drafts],
-                [d.author_label for d in drafts],
-                [d.source for d in drafts],
-                [d.kind.value for d in drafts],
-                [d.summary for d in drafts],
-                [d.body_sealed for d in drafts],
-                [d.salt for d in drafts],
-                commitments,
-                [d.cell for d in drafts],
-                [d.links for d in drafts],
-                [d.corrects for d in drafts],
-                [d.event_id for d in drafts],
-                [s.leaf_hash for s in placed],
-                [s.chain_hash for s in placed],
+                _rows_json(drafts, placed),
                 *(list(column) for column in zip(*notices, strict=True)),
             )
         except asyncpg.InsufficientPrivilegeError as exc:
@@ -204,18 +236,30 @@ async def _append_log(
 
 
 def _place(
-    key: LogKey, drafts: list[Draft], commitments: list[bytes], size: int, chain: bytes, recorded_at: datetime
+    key: LogKey, drafts: list[Draft], size: int, chain: bytes, recorded_at: datetime, recorded_text: str
 ) -> list[Stored]:
     """The drafts numbered after `size` and chained after `chain`."""
     placed = []
-    for offset, (draft, commitment) in enumerate(zip(drafts, commitments, strict=True)):
+    for offset, draft in enumerate(drafts):
         seq = size + offset + 1
         if draft.corrects is not None and draft.corrects >= seq:
             raise field_error(ErrorCode.INVALID, "corrects", "une correction porte sur une entrée antérieure")
-        leaf = leaf_hash_of(leaf_fields(draft, seq, recorded_at, commitment.hex()))
+        leaf = draft.prepared.leaf.hash(seq, recorded_text)
         chain = chain_hash(chain, leaf)
         placed.append(Stored(draft.id, key[0], key[1], seq, recorded_at, leaf, chain))
     return placed
+
+
+def _rows_json(drafts: list[Draft], placed: list[Stored]) -> str:
+    """The batch as `append_entries` reads it: a JSON array of entries, bytes in hex."""
+    return (
+        "["
+        + ",".join(
+            f'{{"seq":{s.seq},"leaf_hash":"{s.leaf_hash.hex()}","chain_hash":"{s.chain_hash.hex()}",{d.prepared.row}'
+            for d, s in zip(drafts, placed, strict=True)
+        )
+        + "]"
+    )
 
 
 def _notices(drafts: list[Draft], stored: list[Stored]) -> list[CloudEvent]:
@@ -233,18 +277,7 @@ def _notices(drafts: list[Draft], stored: list[Stored]) -> list[CloudEvent]:
                 mode=first.mode,
                 data={
                     "mode": first.mode.value,
-                    "entries": [
-                        {
-                            "seq": s.seq,
-                            "kind": d.kind.value,
-                            "summary": d.summary,
-                            "cell": d.cell,
-                            "source": d.source,
-                            "author": d.author_label,
-                            "occurred_at": format_time(d.occurred_at),
-                        }
-                        for d, s in part
-                    ],
+                    "entries": [{"seq": s.seq} | d.prepared.notice for d, s in part],
                 },
             )
         )

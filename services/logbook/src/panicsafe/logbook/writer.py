@@ -57,6 +57,7 @@ class GroupCommitWriter:
     async def append(self, draft: Draft) -> Stored:
         if self._closing or self._task is None:
             raise RuntimeError("writer not running")
+        draft.prepared  # noqa: B018 (encoded now, while a batch may be in flight, not on the next one's path)
         future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
         self._pending.append((draft, future))
         self._wake.set()
