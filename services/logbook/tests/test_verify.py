@@ -174,10 +174,26 @@ def test_the_writers_leaf_template_gives_the_reference_leaf_data(
         "corrects": corrects,
         "event_id": event_id,
     }
-    template = LeafTemplate.of(fields)
+    written_out = LeafTemplate.of_entry(**_entry_args(fields))
     placed = fields | {"seq": seq, "recorded_at": format_time(recorded)}
-    assert template.data(seq, format_time(recorded)) == leaf_data(placed)
-    assert template.hash(seq, format_time(recorded)) == leaf_hash_of(placed)
+    for template in (LeafTemplate.of(fields), written_out):
+        assert template.data(seq, format_time(recorded)) == leaf_data(placed)
+        assert template.hash(seq, format_time(recorded)) == leaf_hash_of(placed)
+    # A value of another type than annotated (a bool where an int is expected) takes the general path.
+    odd = LeafTemplate.of_entry(**{**_entry_args(fields), "corrects": True})
+    assert odd.data(seq, format_time(recorded)) == leaf_data(placed | {"corrects": True})
+
+
+def _entry_args(fields: dict[str, Any]) -> dict[str, Any]:
+    names = ("tenant", "crisis", "occurred_at", "rekeyed", "source", "kind", "mode", "summary", "body_commitment")
+    return {name: fields[name] for name in names} | {
+        "author_id": fields["author"]["id"],
+        "author_label": fields["author"]["label"],
+        "cell": fields["cell"],
+        "links": fields["links"],
+        "corrects": fields["corrects"],
+        "event_id": fields["event_id"],
+    }
 
 
 def test_a_leaf_template_needs_every_other_field() -> None:

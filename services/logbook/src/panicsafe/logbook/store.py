@@ -32,6 +32,7 @@ NOTICE_TYPE = "entries_recorded"
 MAX_NOTICE_ENTRIES = 200
 
 LogKey = tuple[str, str]  # (crisis, mode)
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +77,7 @@ class Draft:
     def prepared(self) -> Prepared:
         commitment = body_commitment(self.salt, self.body)
         occurred_at = format_time(self.occurred_at)
-        row = json.dumps(
+        row = _COMPACT.encode(
             {
                 "id": self.id,
                 "occurred_at": occurred_at,
@@ -93,8 +94,7 @@ class Draft:
                 "links": self.links,
                 "corrects": self.corrects,
                 "event_id": self.event_id,
-            },
-            separators=(",", ":"),
+            }
         )[1:]
         notice = {
             "kind": self.kind.value,
@@ -104,7 +104,24 @@ class Draft:
             "author": self.author_label,
             "occurred_at": occurred_at,
         }
-        return Prepared(LeafTemplate.of(leaf_fields(self, 0, "", commitment)), row, notice)
+        leaf = LeafTemplate.of_entry(
+            tenant=self.tenant,
+            crisis=self.crisis,
+            occurred_at=occurred_at,
+            rekeyed=self.rekeyed,
+            author_id=self.author_id,
+            author_label=self.author_label,
+            source=self.source,
+            kind=self.kind.value,
+            mode=self.mode.value,
+            summary=self.summary,
+            body_commitment=commitment,
+            cell=self.cell,
+            links=self.links,
+            corrects=self.corrects,
+            event_id=self.event_id,
+        )
+        return Prepared(leaf, row, notice)
 
 
 def field_error(code: ErrorCode, name: str, message: str) -> ServiceError:
@@ -122,29 +139,6 @@ class Stored:
     recorded_at: datetime
     leaf_hash: bytes
     chain_hash: bytes
-
-
-def leaf_fields(draft: Draft, seq: int, recorded_at: str, commitment: str) -> dict[str, Any]:
-    """The exact content one leaf commits to (the verifier rebuilds it from an export)."""
-    return {
-        "v": 1,
-        "tenant": draft.tenant,
-        "crisis": draft.crisis,
-        "seq": seq,
-        "occurred_at": format_time(draft.occurred_at),
-        "recorded_at": recorded_at,
-        "rekeyed": draft.rekeyed,
-        "author": {"id": draft.author_id, "label": draft.author_label},
-        "source": draft.source,
-        "kind": draft.kind.value,
-        "mode": draft.mode.value,
-        "summary": draft.summary,
-        "body_commitment": commitment,
-        "cell": draft.cell,
-        "links": dict(draft.links),
-        "corrects": draft.corrects,
-        "event_id": draft.event_id,
-    }
 
 
 class Heads:

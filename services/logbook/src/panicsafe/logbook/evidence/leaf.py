@@ -172,6 +172,70 @@ class LeafTemplate:
             tail="," + _CANONICAL.encode(after)[1:],
         )
 
+    @classmethod
+    def of_entry(
+        cls,
+        *,
+        tenant: str,
+        crisis: str,
+        occurred_at: str,
+        rekeyed: bool,
+        author_id: str | None,
+        author_label: str,
+        source: str,
+        kind: str,
+        mode: str,
+        summary: str,
+        body_commitment: str,
+        cell: str | None,
+        links: Mapping[str, str],
+        corrects: int | None,
+        event_id: str | None,
+    ) -> LeafTemplate:
+        """As `of`, written out field by field (several times faster: the writer makes one per entry).
+        Values of any other type than annotated take the general path."""
+        strings = (tenant, crisis, occurred_at, author_label, source, kind, mode, summary, body_commitment)
+        optional = (author_id, cell, event_id)
+        if (
+            any(type(v) is not str for v in strings)
+            or any(v is not None and type(v) is not str for v in optional)
+            or type(rekeyed) is not bool
+            or (corrects is not None and type(corrects) is not int)
+            or any(type(k) is not str or type(v) is not str for k, v in links.items())
+        ):
+            return cls.of(
+                {
+                    "v": LEAF_VERSION,
+                    "tenant": tenant,
+                    "crisis": crisis,
+                    "occurred_at": occurred_at,
+                    "rekeyed": rekeyed,
+                    "author": {"id": author_id, "label": author_label},
+                    "source": source,
+                    "kind": kind,
+                    "mode": mode,
+                    "summary": summary,
+                    "body_commitment": body_commitment,
+                    "cell": cell,
+                    "links": dict(links),
+                    "corrects": corrects,
+                    "event_id": event_id,
+                }
+            )
+        es = encode_basestring
+        links_json = ",".join([es(k) + ":" + es(links[k]) for k in sorted(links)])
+        return cls(
+            head=(
+                f'{{"author":{{"id":{"null" if author_id is None else es(author_id)},"label":{es(author_label)}}},'
+                f'"body_commitment":{es(body_commitment)},"cell":{"null" if cell is None else es(cell)},'
+                f'"corrects":{"null" if corrects is None else int.__repr__(corrects)},"crisis":{es(crisis)},'
+                f'"event_id":{"null" if event_id is None else es(event_id)},"kind":{es(kind)},'
+                f'"links":{{{links_json}}},"mode":{es(mode)},"occurred_at":{es(occurred_at)},"recorded_at":"'
+            ),
+            middle=f'","rekeyed":{"true" if rekeyed else "false"},"seq":',
+            tail=f',"source":{es(source)},"summary":{es(summary)},"tenant":{es(tenant)},"v":{LEAF_VERSION}}}',
+        )
+
     def data(self, seq: int, recorded_at: str) -> bytes:
         """`recorded_at` as written by `format_time` (no character of it needs escaping)."""
         return (self.head + recorded_at + self.middle + int.__repr__(seq) + self.tail).encode("utf-8")
