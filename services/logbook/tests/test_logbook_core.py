@@ -267,28 +267,134 @@ async def test_the_append_statement_refuses_entries_that_do_not_follow_the_head(
         for i in range(2)
     ]
     placed = store._place(key, drafts, size, head, now, format_time(now))
-    rows = store._rows_json(drafts, placed)
-    gap = rows.replace(f'"seq":{size + 2},', f'"seq":{size + 3},')
-    assert gap != rows
-
-    def call(batch: str) -> tuple[object, ...]:
-        return (store.APPEND, tenant, crisis, "real", size, head, now, batch, [], [], [], [])
+    args = store._append_args(key, drafts, placed, size, head, now)
+    seqs = args[7]
+    assert seqs == [size + 1, size + 2]
+    gap = [*args[:7], [size + 1, size + 3], *args[8:]]
+    empty = args[:6] + [[] for _ in args[6:]]
 
     async with logbook.db.autocommit() as conn:
-        for batch in (gap, "[]"):
+        for batch in (gap, empty):
             with pytest.raises(asyncpg.InvalidParameterValueError, match="without a gap"):
-                await conn.fetchrow(*call(batch))
+                await conn.fetchrow(store.APPEND, *batch)
     with pytest.raises(asyncpg.RaiseError, match="scoped to another tenant"):
         async with logbook.db.tenant(str(uuid.uuid4())) as conn:
-            await conn.fetchrow(*call(rows))
+            await conn.fetchrow(store.APPEND, *args)
     async with logbook.db.tenant(tenant) as conn:
         assert await store.head(conn, key) == (size, head)
     async with logbook.db.autocommit() as conn:
-        written = await conn.fetchrow(*call(rows))
+        written = await conn.fetchrow(store.APPEND, *args)
     assert written is not None and written["applied"] and written["size"] == size + 2
     page = await logbook.core.list_entries(member(tenant, crisis), ListEntriesRequest(crisis=crisis))
     assert [e.summary for e in page.entries] == ["premier", "écrite à la main 0", "écrite à la main 1"]
     assert [e.leaf_hash for e in page.entries[1:]] == [p.leaf_hash.hex() for p in placed]
+
+
+async def notices_of(logbook: LogbookUnderTest, crisis: str) -> list[list[int]]:
+    """The seqs of each notice queued for `crisis`, in outbox order."""
+    async with logbook.db.autocommit() as conn:
+        rows = await conn.fetch("SELECT subject, payload FROM outbox ORDER BY seq")
+    out = []
+    for row in rows:
+        event = CloudEvent.model_validate_json(bytes(row["payload"]))
+        if event.crisisid == crisis and event.short_type == store.NOTICE_TYPE:
+            assert row["subject"] == event.nats_subject
+            out.append([e["seq"] for e in event.data["entries"]])
+    return out
+
+
+async def test_every_entry_is_announced_once_in_order_whichever_replica_announces(
+    logbook: LogbookUnderTest,
+) -> None:
+    """Two replicas append to one log and both announce, again and again, while the appends go on;
+    an announcement rolled back (a crash before its commit) announces nothing. Every entry ends in
+    exactly one notice, notices in order, each a run of consecutive entries without their bodies."""
+    tenant, crisis = str(uuid.uuid4()), str(uuid.uuid4())
+    replicas = [logbook.core, LogbookCore(logbook.db, logbook.core.cipher, logbook.core.signer)]
+    replicas[1].start()
+    try:
+        await replicas[0].append_manual(member(tenant, crisis), entry(crisis, "premier"))
+
+        async def announce_then_crash() -> None:
+            async with logbook.db.tenant(tenant) as conn:
+                assert await store.announce(conn, tenant, (crisis, "real")) == 1
+                raise RuntimeError("crashed before the commit")
+
+        with pytest.raises(RuntimeError):
+            await announce_then_crash()
+        assert await notices_of(logbook, crisis) == []
+
+        async def produce(i: int) -> None:
+            for j in range(10):
+                await replicas[i % 2].append_manual(member(tenant, crisis), entry(crisis, f"p{i}-{j}"))
+
+        async def announce(replica: LogbookCore) -> None:
+            for _ in range(15):
+                await replica.announce_pending()
+                await asyncio.sleep(0.005)
+
+        await asyncio.gather(*(produce(i) for i in range(6)), *(announce(r) for r in replicas))
+        for replica in replicas:
+            await replica.announce_pending()
+    finally:
+        await replicas[1].stop()
+    notices = await notices_of(logbook, crisis)
+    assert [seq for notice in notices for seq in notice] == list(range(1, 62))
+    assert all(notice == list(range(notice[0], notice[0] + len(notice))) for notice in notices)
+    async with logbook.db.autocommit() as conn:
+        payloads = [bytes(r["payload"]) for r in await conn.fetch("SELECT payload FROM outbox")]
+    assert not any(b"corps " in payload for payload in payloads)  # bodies never leave in a notice
+
+
+async def test_an_announcer_waits_for_the_one_announcing_the_same_log(logbook: LogbookUnderTest) -> None:
+    """Two announcers on one log at once (replicas): the second waits for the first's transaction,
+    then finds nothing left to announce."""
+    tenant, crisis = str(uuid.uuid4()), str(uuid.uuid4())
+    await logbook.core.append_manual(member(tenant, crisis), entry(crisis, "premier"))
+    async with logbook.db.tenant(tenant) as conn:
+        assert await store.announce(conn, tenant, (crisis, "real")) == 1
+    for i in range(3):
+        await logbook.core.append_manual(member(tenant, crisis), entry(crisis, f"e{i}"))
+    announced, release = asyncio.Event(), asyncio.Event()
+
+    async def announcer(hold: bool) -> int:
+        async with logbook.db.tenant(tenant) as conn:
+            count = await store.announce(conn, tenant, (crisis, "real"))
+            if hold:
+                announced.set()
+                await release.wait()
+            return count
+
+    first = asyncio.create_task(announcer(hold=True))
+    await announced.wait()
+    second = asyncio.create_task(announcer(hold=False))
+    await asyncio.sleep(0.3)
+    assert not second.done()  # waiting on the first's lock
+    release.set()
+    assert (await first, await second) == (3, 0)
+    assert await notices_of(logbook, crisis) == [[1], [2, 3, 4]]
+
+
+async def test_the_announcer_wakes_on_an_append(logbook: LogbookUnderTest) -> None:
+    """Running, the announcer sleeps until an append (here longer than the test could wait), then
+    announces after its interval, the appends of that interval together."""
+    tenant, crisis = str(uuid.uuid4()), str(uuid.uuid4())
+    core = LogbookCore(logbook.db, logbook.core.cipher, logbook.core.signer)
+    core.start()
+    await core.announce_pending()  # what other tests left
+    announcer = asyncio.create_task(core.run_announcer(interval_s=0.2, idle_s=600))
+    try:
+        await asyncio.sleep(0.1)
+        await asyncio.gather(*(core.append_manual(member(tenant, crisis), entry(crisis, f"e{i}")) for i in range(5)))
+        for _ in range(100):
+            if await notices_of(logbook, crisis):
+                break
+            await asyncio.sleep(0.05)
+        assert await notices_of(logbook, crisis) == [[1, 2, 3, 4, 5]]
+    finally:
+        await core.stop()
+        await announcer
+    assert announcer.done()
 
 
 async def test_committed_entries_extend_the_cached_tree_in_order(logbook: LogbookUnderTest) -> None:

@@ -28,7 +28,7 @@ class LogbookService:
     def __init__(self) -> None:
         self.core: LogbookCore | None = None
         self._ready: asyncio.Event | None = None
-        self._checkpointer: asyncio.Task[None] | None = None
+        self._loops: list[asyncio.Task[None]] = []
 
     def _ready_event(self) -> asyncio.Event:
         if self._ready is None:
@@ -53,16 +53,19 @@ class LogbookService:
             exports = ExportStore(rt.s3, settings.s3_bucket, cipher, ttl_s=settings.export_ttl_s)
         rt.router.include(build_router(core, exports))
         self.core = core
-        self._checkpointer = asyncio.create_task(core.run_checkpointer(settings.checkpoint_interval_s))
+        self._loops = [
+            asyncio.create_task(core.run_checkpointer(settings.checkpoint_interval_s)),
+            asyncio.create_task(core.run_announcer(settings.notice_interval_s)),
+        ]
         self._ready_event().set()
 
     async def on_stop(self, rt: Runtime) -> None:
         if self.core is not None:
             await self.core.stop()
-        if self._checkpointer is not None:
-            self._checkpointer.cancel()
+        for task in self._loops:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._checkpointer
+                await task
 
 
 def wants(event: CloudEvent) -> bool:
@@ -83,12 +86,9 @@ def build_spec() -> ServiceSpec:
                 filter_subject="evt.>",
                 handler=service.ingest,
                 wants=wants,
-                ignore_services=frozenset({"logbook"}),  # its own notices, one per appended batch
+                ignore_services=frozenset({"logbook"}),  # its own notices
             )
         ],
         on_start=service.on_start,
         on_stop=service.on_stop,
-        # Its events are notices for live views (clients refetch by cursor): under load, one relay
-        # batch every 10 ms rather than one per appended batch.
-        outbox_min_cycle_s=0.01,
     )

@@ -132,8 +132,13 @@ class LogbookCore:
         self.signer = signer
         self.trees = TreeCache()
         self.heads = store.Heads()
-        self.writer = GroupCommitWriter(db, self.heads, committed=self.trees.offer)
+        self.writer = GroupCommitWriter(db, self.heads, committed=self._committed)
         self._stopping = asyncio.Event()
+        self._appended = asyncio.Event()  # entries were written: the announcer has work
+
+    def _committed(self, entries: list[Stored]) -> None:
+        self.trees.offer(entries)
+        self._appended.set()
 
     def start(self) -> None:
         self.writer.start()
@@ -217,7 +222,7 @@ class LogbookCore:
             event_id=event.id,
         )
         await store.append(conn, [draft], recorded_at=datetime.now(UTC), heads=self.heads)
-        wake_relays()  # inside the consumer's transaction: the relay re-polls until the commit is visible
+        self._appended.set()  # inside the consumer's transaction: announced once committed
 
     # -- reading ------------------------------------------------------------------------------------
 
@@ -391,6 +396,45 @@ class LogbookCore:
                 log.warning("checkpointer paused: %s", exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=interval_s)
+
+    # -- notices ------------------------------------------------------------------------------------
+
+    async def announce_pending(self) -> int:
+        """Queue the notices of every log with entries not yet announced; returns how many entries."""
+        async with self.db.transaction() as conn:
+            pending = await store.pending_announcements(conn)
+        announced = 0
+        for row in pending:
+            async with self.db.tenant(row["tenant"]) as conn:
+                announced += await store.announce(conn, row["tenant"], (row["crisis"], row["mode"]))
+        if announced:
+            wake_relays()  # the notices are committed: publish them now
+        return announced
+
+    async def run_announcer(self, interval_s: float = 0.05, idle_s: float = 1.0) -> None:
+        """Announce new entries: once woken by an append, after `interval_s` for the appends that
+        follow to share the notice; every `idle_s` in any case (another replica's appends, a
+        consumer transaction committed after it woke us, a backlog left by a crash)."""
+        while not self._stopping.is_set():
+            self._appended.clear()
+            try:
+                await self.announce_pending()
+            except Exception as exc:  # noqa: BLE001 (PostgreSQL blips: try again next round)
+                log.warning("announcer paused: %s", exc)
+            woken = await _first(self._appended, self._stopping, timeout=idle_s)
+            if woken and not self._stopping.is_set():
+                await _first(self._stopping, timeout=interval_s)
+
+
+async def _first(*events: asyncio.Event, timeout: float) -> bool:
+    """Wait until one of `events` is set or `timeout` passes; True if one was set."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        done, _ = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+    return bool(done)
 
 
 def _uuid_or_none(value: str | None) -> str | None:

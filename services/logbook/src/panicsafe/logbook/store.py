@@ -1,13 +1,13 @@
 """SQL of the `logbook` schema (the service's own; no other service reads it).
 
 Appending numbers the new entries after the log's head, chains and hashes them, and writes them
-with the head and the outbox notice in one statement that succeeds only on that same head: entries
-of one log get one gap-free order whatever the number of writers, processes or replicas.
+with the head in one statement that succeeds only on that same head: entries of one log get one
+gap-free order whatever the number of writers, processes or replicas. Their notices on the bus are
+written apart, by the announcer (`announce`), with how far each log is announced.
 """
 
 from __future__ import annotations
 
-import json
 import secrets
 import uuid
 from collections import OrderedDict
@@ -21,18 +21,19 @@ import asyncpg
 
 from panicsafe.contracts.errors import ErrorCode, FieldError
 from panicsafe.contracts.events import CloudEvent, LogbookKind, Mode, event_type
-from panicsafe.core.bus.outbox import outbox_row
+from panicsafe.core.bus.outbox import INSERT_OUTBOX, outbox_row
 from panicsafe.core.db.database import Connection
 from panicsafe.core.errors import ServiceError
 from panicsafe.logbook.evidence.leaf import LeafTemplate, body_commitment, chain_hash, format_time
 
 ZERO_HASH = bytes(32)
-# One notice per appended batch and log keeps the bus light under load; clients refetch by cursor.
+# Notices of new entries for live views, written by the announcer (`announce`) a few times a second
+# at most per log, whatever the rate of appends: the bus stays light under load.
 NOTICE_TYPE = "entries_recorded"
 MAX_NOTICE_ENTRIES = 200
+MAX_ANNOUNCED = 2000  # per transaction; a backlog (after an outage) is announced over several
 
 LogKey = tuple[str, str]  # (crisis, mode)
-_COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +41,7 @@ class Prepared:
     """What a draft contributes to a batch whatever its place, encoded once before the batch forms."""
 
     leaf: LeafTemplate
-    row: str  # its columns as the members of a JSON object, but `seq` and the hashes: `"id":...,...}`
-    notice: dict[str, Any]  # its line in the notice, but `seq`
+    commitment: bytes
 
 
 @dataclass
@@ -77,33 +77,6 @@ class Draft:
     def prepared(self) -> Prepared:
         commitment = body_commitment(self.salt, self.body)
         occurred_at = format_time(self.occurred_at)
-        row = _COMPACT.encode(
-            {
-                "id": self.id,
-                "occurred_at": occurred_at,
-                "rekeyed": self.rekeyed,
-                "author_id": self.author_id,
-                "author_label": self.author_label,
-                "source": self.source,
-                "kind": self.kind.value,
-                "summary": self.summary,
-                "body": self.body_sealed.hex(),
-                "salt": self.salt.hex(),
-                "body_commitment": commitment,
-                "cell": self.cell,
-                "links": self.links,
-                "corrects": self.corrects,
-                "event_id": self.event_id,
-            }
-        )[1:]
-        notice = {
-            "kind": self.kind.value,
-            "summary": self.summary,
-            "cell": self.cell,
-            "source": self.source,
-            "author": self.author_label,
-            "occurred_at": occurred_at,
-        }
         leaf = LeafTemplate.of_entry(
             tenant=self.tenant,
             crisis=self.crisis,
@@ -121,7 +94,7 @@ class Draft:
             corrects=self.corrects,
             event_id=self.event_id,
         )
-        return Prepared(leaf, row, notice)
+        return Prepared(leaf, bytes.fromhex(commitment))
 
 
 def field_error(code: ErrorCode, name: str, message: str) -> ServiceError:
@@ -168,21 +141,20 @@ class Heads:
 MAX_ATTEMPTS = 50
 
 APPEND = (
-    "SELECT applied, size, chain_head FROM append_entries($1, $2, $3, $4, $5, $6, $7::text::json, $8, $9, $10, $11)"
+    "SELECT applied, size, chain_head FROM append_entries("
+    "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
+    " $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)"
 )
 
 
 async def append(conn: Connection, drafts: Sequence[Draft], *, recorded_at: datetime, heads: Heads) -> list[Stored]:
     """Give each draft its place at the end of its log; returns them in the order given.
 
-    Per log, one statement (`append_entries`, migrations 0003 and 0005) writes the entries, moves the
-    head and queues the notice; on a connection with no transaction open, that is one round trip and
+    Per log, one statement (`append_entries`, migrations 0003 and 0006) writes the entries and moves
+    the head; on a connection with no transaction open, that is one round trip and
     one commit. The places and hashes are computed from `heads`' guess and computed again if the log
-    had moved on. What does not depend on the place (each draft's leaf and row text) was encoded
-    beforehand, see `Draft.prepared`.
-
-    The caller wakes the outbox relays once the notices are committed (`wake_relays`): woken before,
-    they would poll for rows not yet visible while the commit is on its way.
+    had moved on. What does not depend on the place (each draft's leaf text and body commitment) was
+    computed beforehand, see `Draft.prepared`.
     """
     by_log: dict[LogKey, list[int]] = {}
     for index, draft in enumerate(drafts):
@@ -201,24 +173,12 @@ async def append(conn: Connection, drafts: Sequence[Draft], *, recorded_at: date
 async def _append_log(
     conn: Connection, key: LogKey, drafts: list[Draft], recorded_at: datetime, heads: Heads
 ) -> list[Stored]:
-    tenant = drafts[0].tenant
     recorded_text = format_time(recorded_at)
     size, chain = heads.get(key)
     for _ in range(MAX_ATTEMPTS):
         placed = _place(key, drafts, size, chain, recorded_at, recorded_text)
-        notices = [outbox_row(event) for event in _notices(drafts, placed)]
         try:
-            row = await conn.fetchrow(
-                APPEND,
-                tenant,
-                key[0],
-                key[1],
-                size,
-                chain,
-                recorded_at,
-                _rows_json(drafts, placed),
-                *(list(column) for column in zip(*notices, strict=True)),
-            )
+            row = await conn.fetchrow(APPEND, *_append_args(key, drafts, placed, size, chain, recorded_at))
         except asyncpg.InsufficientPrivilegeError as exc:
             raise ServiceError(ErrorCode.FORBIDDEN, "this log belongs to another organisation") from exc
         assert row is not None
@@ -227,6 +187,42 @@ async def _append_log(
         if row["applied"]:
             return placed
     raise ServiceError(ErrorCode.UNAVAILABLE, "le journal est très sollicité ; réessayez dans un instant")
+
+
+def _append_args(
+    key: LogKey, drafts: list[Draft], placed: list[Stored], size: int, chain: bytes, recorded_at: datetime
+) -> list[Any]:
+    """The parameters of `APPEND`: the batch as one array per column (and no notice: see `announce`)."""
+    return [
+        drafts[0].tenant,
+        key[0],
+        key[1],
+        size,
+        chain,
+        recorded_at,
+        [d.id for d in drafts],
+        [s.seq for s in placed],
+        [d.occurred_at for d in drafts],
+        [d.rekeyed for d in drafts],
+        [d.author_id for d in drafts],
+        [d.author_label for d in drafts],
+        [d.source for d in drafts],
+        [d.kind.value for d in drafts],
+        [d.summary for d in drafts],
+        [d.body_sealed for d in drafts],
+        [d.salt for d in drafts],
+        [d.prepared.commitment for d in drafts],
+        [d.cell for d in drafts],
+        [d.links for d in drafts],
+        [d.corrects for d in drafts],
+        [d.event_id for d in drafts],
+        [s.leaf_hash for s in placed],
+        [s.chain_hash for s in placed],
+        [],
+        [],
+        [],
+        [],
+    ]
 
 
 def _place(
@@ -244,38 +240,82 @@ def _place(
     return placed
 
 
-def _rows_json(drafts: list[Draft], placed: list[Stored]) -> str:
-    """The batch as `append_entries` reads it: a JSON array of entries, bytes in hex."""
-    return (
-        "["
-        + ",".join(
-            f'{{"seq":{s.seq},"leaf_hash":"{s.leaf_hash.hex()}","chain_hash":"{s.chain_hash.hex()}",{d.prepared.row}'
-            for d, s in zip(drafts, placed, strict=True)
+# -- notices ----------------------------------------------------------------------------------------
+
+
+async def pending_announcements(conn: Connection, limit: int = 500) -> list[Any]:
+    """Logs of every tenant with entries past their last notice (heads only, no content)."""
+    await conn.execute("SELECT set_config('app.logbook_scan', 'on', true)")
+    return list(
+        await conn.fetch(
+            "SELECT l.tenant_id::text AS tenant, l.crisis_id::text AS crisis, l.mode FROM logs l "
+            "LEFT JOIN announced a ON a.crisis_id = l.crisis_id AND a.mode = l.mode "
+            "WHERE l.size > coalesce(a.size, 0) ORDER BY l.last_append_at LIMIT $1",
+            limit,
         )
-        + "]"
     )
 
 
-def _notices(drafts: list[Draft], stored: list[Stored]) -> list[CloudEvent]:
+async def announce(conn: Connection, tenant: str, key: LogKey) -> int:
+    """In a transaction scoped to `tenant`: queue the notices of the log's entries not yet announced
+    and record that they are; returns how many entries. The log's `announced` row is locked for the
+    transaction, so two announcers (replicas) never announce the same entries."""
+    await conn.execute(
+        "INSERT INTO announced (tenant_id, crisis_id, mode, size) VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING",
+        tenant,
+        key[0],
+        key[1],
+    )
+    done = await conn.fetchval(
+        "SELECT size FROM announced WHERE crisis_id = $1 AND mode = $2 FOR UPDATE", key[0], key[1]
+    )
+    rows = await conn.fetch(
+        "SELECT seq, kind, summary, cell_id::text AS cell, source, author_label, occurred_at FROM entries "
+        "WHERE crisis_id = $1 AND mode = $2 AND seq > $3 ORDER BY seq LIMIT $4",
+        key[0],
+        key[1],
+        int(done or 0),
+        MAX_ANNOUNCED,
+    )
+    if not rows:
+        return 0
+    for event in _notices(tenant, key, rows):
+        # Not `append_event`: it would wake the relays before this commits (the caller wakes them).
+        await conn.execute(INSERT_OUTBOX, *outbox_row(event))
+    await conn.execute(
+        "UPDATE announced SET size = $3 WHERE crisis_id = $1 AND mode = $2", key[0], key[1], int(rows[-1]["seq"])
+    )
+    return len(rows)
+
+
+def _notices(tenant: str, key: LogKey, rows: list[Any]) -> list[CloudEvent]:
     """Notices on the bus for live views: the new entries' places and log lines, never their bodies."""
-    first = drafts[0]
-    events = []
-    for start in range(0, len(drafts), MAX_NOTICE_ENTRIES):
-        part = zip(drafts[start : start + MAX_NOTICE_ENTRIES], stored[start : start + MAX_NOTICE_ENTRIES], strict=True)
-        events.append(
-            CloudEvent(
-                source="panicsafe/logbook",
-                type=event_type("logbook", NOTICE_TYPE),
-                tenantid=first.tenant,
-                crisisid=first.crisis,
-                mode=first.mode,
-                data={
-                    "mode": first.mode.value,
-                    "entries": [{"seq": s.seq} | d.prepared.notice for d, s in part],
-                },
-            )
+    mode = Mode(key[1])
+    return [
+        CloudEvent(
+            source="panicsafe/logbook",
+            type=event_type("logbook", NOTICE_TYPE),
+            tenantid=tenant,
+            crisisid=key[0],
+            mode=mode,
+            data={
+                "mode": mode.value,
+                "entries": [
+                    {
+                        "seq": int(row["seq"]),
+                        "kind": row["kind"],
+                        "summary": row["summary"],
+                        "cell": row["cell"],
+                        "source": row["source"],
+                        "author": row["author_label"],
+                        "occurred_at": format_time(row["occurred_at"]),
+                    }
+                    for row in rows[start : start + MAX_NOTICE_ENTRIES]
+                ],
+            },
         )
-    return events
+        for start in range(0, len(rows), MAX_NOTICE_ENTRIES)
+    ]
 
 
 # -- reading ----------------------------------------------------------------------------------------

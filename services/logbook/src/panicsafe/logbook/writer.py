@@ -15,7 +15,6 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from panicsafe.core.bus.outbox import wake_relays
 from panicsafe.core.db.database import Database
 from panicsafe.logbook import store
 from panicsafe.logbook.store import Draft, Heads, LogKey, Stored
@@ -96,7 +95,6 @@ class GroupCommitWriter:
     async def _append(self, drafts: list[Draft]) -> list[Stored]:
         async with self.db.autocommit() as conn:
             stored = await store.append(conn, drafts, recorded_at=datetime.now(UTC), heads=self.heads)
-        wake_relays()  # the notices are committed: publish them now
         if self.committed is not None:
             self.committed(stored)
         return stored
