@@ -1,9 +1,10 @@
 """Logbook: sustained appends through the real service, with fsync on, beside raw inserts; bundle verification.
 
 - Appends: `CLIENTS` concurrent clients call `rpc.logbook.append` (actor token, NATS request/reply,
-  group commit, body sealed under the tenant key, RFC 6962 leaf and chain hashes, outbox notice) on
-  one crisis for `SECONDS`; every reply is timed. PostgreSQL runs with `synchronous_commit=on` and
-  NATS with `sync_interval: always`; checkpoints are signed every second meanwhile.
+  group commit, body sealed under the tenant key, RFC 6962 leaf and chain hashes) on one crisis for
+  `SECONDS`; every reply is timed. PostgreSQL runs with `synchronous_commit=on` and NATS with
+  `sync_interval: always`; meanwhile checkpoints are signed every second and the entries announced
+  on the bus (notices through the outbox and JetStream) every 50 ms.
 - Baseline: the raw single-row INSERT rate of the same PostgreSQL, one row per transaction, same
   number of concurrent clients (what a log that commits each entry alone could reach at best).
 - Verification: a 1,000,000-entry signed bundle checked by `python -m panicsafe.logbook.verify`.
