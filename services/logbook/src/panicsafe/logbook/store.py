@@ -245,14 +245,10 @@ def _place(
 
 async def pending_announcements(conn: Connection, limit: int = 500) -> list[Any]:
     """Logs of every tenant with entries past their last notice (heads only, no content)."""
-    await conn.execute("SELECT set_config('app.logbook_scan', 'on', true)")
-    return list(
-        await conn.fetch(
-            "SELECT l.tenant_id::text AS tenant, l.crisis_id::text AS crisis, l.mode FROM logs l "
-            "LEFT JOIN announced a ON a.crisis_id = l.crisis_id AND a.mode = l.mode "
-            "WHERE l.size > coalesce(a.size, 0) ORDER BY l.last_append_at LIMIT $1",
-            limit,
-        )
+    return await _scan_logs(
+        conn,
+        "LEFT JOIN announced a ON a.crisis_id = l.crisis_id AND a.mode = l.mode WHERE l.size > coalesce(a.size, 0)",
+        limit,
     )
 
 
@@ -483,12 +479,18 @@ async def insert_checkpoint(
 
 async def pending_checkpoints(conn: Connection, limit: int = 500) -> list[Any]:
     """Logs of every tenant with entries past their last checkpoint (heads only, no content)."""
-    await conn.execute("SELECT set_config('app.logbook_scan', 'on', true)")
-    return list(
-        await conn.fetch(
-            "SELECT tenant_id::text AS tenant, crisis_id::text AS crisis, mode FROM logs l "
-            "WHERE size > coalesce((SELECT max(tree_size) FROM checkpoints c "
-            "WHERE c.crisis_id = l.crisis_id AND c.mode = l.mode), 0) ORDER BY last_append_at LIMIT $1",
-            limit,
-        )
+    return await _scan_logs(
+        conn,
+        "WHERE l.size > coalesce((SELECT max(tree_size) FROM checkpoints c "
+        "WHERE c.crisis_id = l.crisis_id AND c.mode = l.mode), 0)",
+        limit,
     )
+
+
+async def _scan_logs(conn: Connection, condition: str, limit: int) -> list[Any]:
+    """Tenant, crisis and mode of every tenant's logs (`l`) meeting `condition` (a constant of this
+    module), least recently appended first: in the scan mode their policies allow, heads only."""
+    await conn.execute("SELECT set_config('app.logbook_scan', 'on', true)")
+    columns = "l.tenant_id::text AS tenant, l.crisis_id::text AS crisis, l.mode"
+    query = f"SELECT {columns} FROM logs l {condition} ORDER BY l.last_append_at LIMIT $1"  # noqa: S608 (constants)
+    return list(await conn.fetch(query, limit))
