@@ -187,6 +187,40 @@ async def test_fifty_concurrent_producers_get_one_gap_free_order_and_every_proof
     assert verify_bundle(bundle).ok
 
 
+async def test_logs_appended_together_each_keep_their_own_gap_free_order(logbook: LogbookUnderTest) -> None:
+    """Appends to several logs at once (two organisations, a crisis's real and exercise logs) share
+    the writer's batches, one statement per log: each log still numbers and chains its own."""
+    tenants = [str(uuid.uuid4()) for _ in range(2)]
+    crises = [str(uuid.uuid4()) for _ in range(2)]
+    logs = [
+        (tenants[0], crises[0], Mode.REAL),
+        (tenants[0], crises[0], Mode.EXERCISE),
+        (tenants[1], crises[1], Mode.REAL),
+    ]
+
+    async def produce(i: int) -> list[tuple[int, int]]:
+        out = []
+        for j in range(8):
+            log_index = (i + j) % len(logs)
+            tenant, crisis, mode = logs[log_index]
+            view = await logbook.core.append_manual(member(tenant, crisis), entry(crisis, f"{i}-{j}", mode=mode))
+            out.append((log_index, view.seq))
+        return out
+
+    results = [pair for part in await asyncio.gather(*(produce(i) for i in range(12))) for pair in part]
+    for index, (tenant, crisis, mode) in enumerate(logs):
+        seqs = sorted(seq for log_index, seq in results if log_index == index)
+        assert seqs == list(range(1, len(seqs) + 1))
+        page = await logbook.core.list_entries(
+            member(tenant, crisis), ListEntriesRequest(crisis=crisis, mode=mode, first=100)
+        )
+        chain = bytes(32)
+        for e in page.entries:
+            chain = hashlib.sha256(chain + bytes.fromhex(e.leaf_hash)).digest()
+            assert chain.hex() == e.chain_hash
+        assert len(page.entries) == len(seqs)
+
+
 async def test_replicas_with_stale_heads_still_write_one_gap_free_chain(logbook: LogbookUnderTest) -> None:
     """Three cores on one database (replicas), each starting from the head it last saw: most of their
     guesses are wrong, none may cost an entry, a gap or a broken chain. One of them first saw a head

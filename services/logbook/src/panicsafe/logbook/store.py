@@ -148,26 +148,18 @@ APPEND = (
 
 
 async def append(conn: Connection, drafts: Sequence[Draft], *, recorded_at: datetime, heads: Heads) -> list[Stored]:
-    """Give each draft its place at the end of its log; returns them in the order given.
+    """Give the drafts, all of one log, their places at its end; returns them in the order given.
 
-    Per log, one statement (`append_entries`, migrations 0003 and 0006) writes the entries and moves
-    the head; on a connection with no transaction open, that is one round trip and
-    one commit. The places and hashes are computed from `heads`' guess and computed again if the log
-    had moved on. What does not depend on the place (each draft's leaf text and body commitment) was
-    computed beforehand, see `Draft.prepared`.
+    One statement (`append_entries`, migrations 0003 and 0006) writes the entries and moves the head;
+    on a connection with no transaction open, that is one round trip and one commit. The places and
+    hashes are computed from `heads`' guess and computed again if the log had moved on. What does
+    not depend on the place (each draft's leaf text and body commitment) was computed beforehand,
+    see `Draft.prepared`.
     """
-    by_log: dict[LogKey, list[int]] = {}
-    for index, draft in enumerate(drafts):
-        by_log.setdefault(draft.key, []).append(index)
-    if len(by_log) == 1:
-        key, _ = by_log.popitem()
-        return await _append_log(conn, key, list(drafts), recorded_at, heads)
-    stored: list[Stored | None] = [None] * len(drafts)
-    for key, indexes in by_log.items():
-        log_drafts = [drafts[i] for i in indexes]
-        for entry, index in zip(await _append_log(conn, key, log_drafts, recorded_at, heads), indexes, strict=True):
-            stored[index] = entry
-    return [s for s in stored if s is not None]
+    keys = {draft.key for draft in drafts}
+    if len(keys) != 1:
+        raise ValueError("append takes the drafts of one log")
+    return await _append_log(conn, keys.pop(), list(drafts), recorded_at, heads)
 
 
 async def _append_log(
