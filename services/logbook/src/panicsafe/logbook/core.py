@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
 import uuid
 from collections import OrderedDict
@@ -145,6 +144,7 @@ class LogbookCore:
 
     async def stop(self) -> None:
         self._stopping.set()
+        self._appended.set()  # the announcer sees the stop at once
         await self.writer.close()
         await self.signer.close()
 
@@ -394,8 +394,7 @@ class LogbookCore:
                 await self.checkpoint_pending()
             except Exception as exc:  # noqa: BLE001 (OpenBao or PostgreSQL blips: try again next round)
                 log.warning("checkpointer paused: %s", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=interval_s)
+            await _wait(self._stopping, interval_s)
 
     # -- notices ------------------------------------------------------------------------------------
 
@@ -421,20 +420,17 @@ class LogbookCore:
                 await self.announce_pending()
             except Exception as exc:  # noqa: BLE001 (PostgreSQL blips: try again next round)
                 log.warning("announcer paused: %s", exc)
-            woken = await _first(self._appended, self._stopping, timeout=idle_s)
-            if woken and not self._stopping.is_set():
-                await _first(self._stopping, timeout=interval_s)
+            if await _wait(self._appended, idle_s):  # set by a commit, or by `stop`
+                await _wait(self._stopping, interval_s)
 
 
-async def _first(*events: asyncio.Event, timeout: float) -> bool:
-    """Wait until one of `events` is set or `timeout` passes; True if one was set."""
-    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+async def _wait(event: asyncio.Event, timeout: float) -> bool:
+    """Wait until `event` is set or `timeout` passes; True if it was set."""
     try:
-        done, _ = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
-    return bool(done)
+        await asyncio.wait_for(event.wait(), timeout=timeout)
+    except TimeoutError:
+        return False
+    return True
 
 
 def _uuid_or_none(value: str | None) -> str | None:

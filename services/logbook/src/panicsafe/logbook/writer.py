@@ -74,10 +74,11 @@ class GroupCommitWriter:
             by_log: dict[LogKey, list[Pending]] = {}
             for item in batch:
                 by_log.setdefault(item[0].key, []).append(item)
-            if len(by_log) == 1:  # the usual case: no task to gather
-                await self._write(batch)
+            groups = list(by_log.values())
+            if len(groups) == 1:  # the usual case: no task to gather
+                await self._write(groups[0])
             else:  # one statement per log, at once
-                await asyncio.gather(*(self._write(items) for items in by_log.values()))
+                await asyncio.gather(*(self._write(items) for items in groups))
 
     async def _write(self, items: list[Pending]) -> None:
         try:
