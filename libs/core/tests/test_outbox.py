@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import asyncpg
+import pytest
 from nats.aio.client import Client
 
 from panicsafe.contracts.events import CloudEvent, LogbookKind, LogbookPart
@@ -366,4 +367,54 @@ async def test_a_write_in_a_standby_replica_reaches_the_leader_at_once(stack: De
         leader.stop()
         standby.stop()
         await asyncio.gather(*tasks)
+        await db.close()
+
+
+async def test_a_relay_without_repoll_reads_only_when_woken(
+    stack: DevStack, nc: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`repoll=False`, for producers that wake the relay once their rows are committed (the logbook's
+    announcer): after a batch the relay reads nothing until the next wake or idle poll (30 s here), so
+    a row committed without a wake waits, and a wake publishes it at once."""
+    schema = await make_schema(stack, "ob")
+    tenant = str(uuid.uuid4())
+    db = schema.database()
+    await db.open()
+    relay = OutboxRelay(db, nc.jetstream(), schema.schema, idle_poll_s=30.0, repoll=False)
+    reads = 0
+    publish_batch = relay._publish_batch
+
+    async def counted(conn: Connection) -> int:
+        nonlocal reads
+        reads += 1
+        return await publish_batch(conn)
+
+    monkeypatch.setattr(relay, "_publish_batch", counted)
+
+    async def commit(n: int) -> None:
+        async with db.transaction() as conn:
+            await conn.execute(INSERT_OUTBOX, *outbox_row(changed(tenant, n)))
+
+    async def published(total: int) -> None:
+        deadline = time.monotonic() + 5
+        while relay.published < total:
+            assert time.monotonic() < deadline, (relay.published, total)
+            await asyncio.sleep(0.01)
+
+    task = asyncio.create_task(relay.run())
+    try:
+        await commit(0)
+        relay.wake()
+        await published(1)
+        await asyncio.sleep(0.2)  # a wake that came while the relay first read is spent by now
+        before = reads
+        await commit(1)  # committed, but nobody wakes the relay
+        await asyncio.sleep(0.5)
+        assert (relay.published, reads) == (1, before)
+        relay.wake()
+        await published(2)
+        assert reads == before + 1
+    finally:
+        relay.stop()
+        await task
         await db.close()

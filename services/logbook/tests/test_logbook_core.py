@@ -687,3 +687,27 @@ async def test_each_tenant_has_its_own_journal_for_account_events(logbook: Logbo
         ErrorCode.FORBIDDEN
     )
     assert await codes_of(core.append_manual(admin, entry(journal_of(tenants[0]), "écriture"))) == ErrorCode.FORBIDDEN
+
+
+async def test_announcing_another_tenants_log_is_refused_and_the_scans_leave_no_scan_mode(
+    logbook: LogbookUnderTest,
+) -> None:
+    """From the attacker's side: in a transaction of its own tenant, a tenant claims the notices of
+    another tenant's log, under either tenant's id. Refused, and nothing is marked: the victim's log
+    is announced as before. The scans of every tenant's heads run in a scan mode that ends with
+    them: in the attacker's transaction just after one, the victim's log and mark stay hidden."""
+    victim, attacker, crisis = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    await logbook.core.append_manual(member(victim, crisis), entry(crisis, "premier"))
+    for claimed in (attacker, victim):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            async with logbook.db.tenant(attacker) as conn:
+                await store.announce(conn, claimed, (crisis, "real"))
+    async with logbook.db.tenant(attacker) as conn:
+        scanned = await store.pending_announcements(conn)
+        await store.pending_checkpoints(conn)
+        assert (victim, crisis, "real") in [(r["tenant"], r["crisis"], r["mode"]) for r in scanned]
+        assert await conn.fetchval("SELECT count(*) FROM logs WHERE crisis_id = $1", crisis) == 0
+        assert await conn.fetchval("SELECT count(*) FROM announced WHERE crisis_id = $1", crisis) == 0
+    async with logbook.db.tenant(victim) as conn:
+        assert await store.announce(conn, victim, (crisis, "real")) == 1
+    assert await notices_of(logbook, crisis) == [[1]]

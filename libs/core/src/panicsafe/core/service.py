@@ -71,7 +71,7 @@ class ServiceSpec:
     consumers: list[ConsumerSpec] = field(default_factory=list)
     on_start: Callable[[Runtime], Awaitable[None]] | None = None
     on_stop: Callable[[Runtime], Awaitable[None]] | None = None
-    outbox_min_cycle_s: float = 0.0  # see `OutboxRelay`: > 0 for events that are only hints
+    outbox_repoll: bool = True  # see `OutboxRelay`: False when every producer wakes it after its commit
 
 
 class Runtime:
@@ -122,7 +122,7 @@ class Runtime:
                 settings.database_url.get_secret_value(), self.name, max_size=settings.database_pool_size
             )
             await self.db.open()
-            self.relay = OutboxRelay(self.db, self.js, self.name, min_cycle_s=self.spec.outbox_min_cycle_s)
+            self.relay = OutboxRelay(self.db, self.js, self.name, repoll=self.spec.outbox_repoll)
             self._tasks.append(asyncio.create_task(self.relay.run(), name=f"{self.name}-outbox"))
             for consumer_spec in self.spec.consumers:
                 consumer = EventConsumer(

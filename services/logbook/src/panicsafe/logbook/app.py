@@ -91,4 +91,5 @@ def build_spec() -> ServiceSpec:
         ],
         on_start=service.on_start,
         on_stop=service.on_stop,
+        outbox_repoll=False,  # its only producer, the announcer, wakes the relay once it has committed
     )

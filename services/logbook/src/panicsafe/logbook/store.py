@@ -236,43 +236,21 @@ def _place(
 
 
 async def pending_announcements(conn: Connection, limit: int = 500) -> list[Any]:
-    """Logs of every tenant with entries past their last notice (heads only, no content)."""
-    return await _scan_logs(
-        conn,
-        "LEFT JOIN announced a ON a.crisis_id = l.crisis_id AND a.mode = l.mode WHERE l.size > coalesce(a.size, 0)",
-        limit,
-    )
+    """Logs of every tenant with entries past their last notice (tenant, crisis, mode), least
+    recently appended first: one statement, in the scan mode (migration 0008), heads only."""
+    return list(await conn.fetch("SELECT tenant, crisis, mode FROM logs_to_announce($1)", limit))
 
 
 async def announce(conn: Connection, tenant: str, key: LogKey) -> int:
     """In a transaction scoped to `tenant`: queue the notices of the log's entries not yet announced
-    and record that they are; returns how many entries. The log's `announced` row is locked for the
-    transaction, so two announcers (replicas) never announce the same entries."""
-    await conn.execute(
-        "INSERT INTO announced (tenant_id, crisis_id, mode, size) VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING",
-        tenant,
-        key[0],
-        key[1],
-    )
-    done = await conn.fetchval(
-        "SELECT size FROM announced WHERE crisis_id = $1 AND mode = $2 FOR UPDATE", key[0], key[1]
-    )
-    rows = await conn.fetch(
-        "SELECT seq, kind, summary, cell_id::text AS cell, source, author_label, occurred_at FROM entries "
-        "WHERE crisis_id = $1 AND mode = $2 AND seq > $3 ORDER BY seq LIMIT $4",
-        key[0],
-        key[1],
-        int(done or 0),
-        MAX_ANNOUNCED,
-    )
+    and record that they are; returns how many entries. `claim_notices` (migration 0008) locks the
+    log's `announced` row for the transaction, so two announcers (replicas) never announce the same
+    entries, and a rollback leaves them to the next one."""
+    rows = await conn.fetch("SELECT * FROM claim_notices($1, $2, $3, $4)", tenant, key[0], key[1], MAX_ANNOUNCED)
     if not rows:
         return 0
-    for event in _notices(tenant, key, rows):
-        # Not `append_event`: it would wake the relays before this commits (the caller wakes them).
-        await conn.execute(INSERT_OUTBOX, *outbox_row(event))
-    await conn.execute(
-        "UPDATE announced SET size = $3 WHERE crisis_id = $1 AND mode = $2", key[0], key[1], int(rows[-1]["seq"])
-    )
+    # Not `append_event`: it would wake the relays before this commits (the caller wakes them).
+    await conn.executemany(INSERT_OUTBOX, [outbox_row(event) for event in _notices(tenant, key, rows)])
     return len(rows)
 
 
@@ -470,19 +448,6 @@ async def insert_checkpoint(
 
 
 async def pending_checkpoints(conn: Connection, limit: int = 500) -> list[Any]:
-    """Logs of every tenant with entries past their last checkpoint (heads only, no content)."""
-    return await _scan_logs(
-        conn,
-        "WHERE l.size > coalesce((SELECT max(tree_size) FROM checkpoints c "
-        "WHERE c.crisis_id = l.crisis_id AND c.mode = l.mode), 0)",
-        limit,
-    )
-
-
-async def _scan_logs(conn: Connection, condition: str, limit: int) -> list[Any]:
-    """Tenant, crisis and mode of every tenant's logs (`l`) meeting `condition` (a constant of this
-    module), least recently appended first: in the scan mode their policies allow, heads only."""
-    await conn.execute("SELECT set_config('app.logbook_scan', 'on', true)")
-    columns = "l.tenant_id::text AS tenant, l.crisis_id::text AS crisis, l.mode"
-    query = f"SELECT {columns} FROM logs l {condition} ORDER BY l.last_append_at LIMIT $1"  # noqa: S608 (constants)
-    return list(await conn.fetch(query, limit))
+    """Logs of every tenant with entries past their last checkpoint (tenant, crisis, mode), least
+    recently appended first: one statement, in the scan mode (migration 0008), heads only."""
+    return list(await conn.fetch("SELECT tenant, crisis, mode FROM logs_to_checkpoint($1)", limit))

@@ -16,7 +16,6 @@ and the first copy of each id wins.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import zlib
 
@@ -86,7 +85,7 @@ class OutboxRelay:
         batch_size: int = 256,
         idle_poll_s: float = 1.0,
         publish_timeout_s: float = 5.0,
-        min_cycle_s: float = 0.0,
+        repoll: bool = True,
     ) -> None:
         self.db = db
         self.js = js
@@ -94,10 +93,11 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.idle_poll_s = idle_poll_s
         self.publish_timeout_s = publish_timeout_s
-        # Under load, batches grow instead of cycles: after a batch, the next one starts no sooner
-        # than this (a quiet relay woken by a write still publishes at once). For events that are
-        # hints (the logbook's notices) rather than messages people wait for (chat).
-        self.min_cycle_s = min_cycle_s
+        # `append_event` wakes the relay before its transaction commits, so a read may come too
+        # early: the relay polls again every few ms after each read (backing off when nothing
+        # comes). A producer that wakes the relays only after its commit (the logbook's announcer)
+        # turns that off: the relay then reads when woken, or after `idle_poll_s`.
+        self.repoll = repoll
         self.published = 0
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -108,8 +108,9 @@ class OutboxRelay:
         self._wake.set()
 
     async def run(self) -> None:
-        """Publish until stopped. After activity it polls every few ms, backing off to `idle_poll_s`;
-        writers in other processes (replicas) are therefore picked up within that bound."""
+        """Publish until stopped. After activity it polls every few ms (unless `repoll` is off),
+        backing off to `idle_poll_s`; writers in other processes (replicas) are therefore picked up
+        within that bound, and at once when their relay, a standby, passes their wake on."""
         _local_relays.add(self)
         backoff = 0.1
         try:
@@ -138,18 +139,14 @@ class OutboxRelay:
         Meanwhile, a write in this process (a wake) is passed on to the leader with a notification
         on the schema's channel, which the leader listens to: it publishes at once what another
         replica wrote, instead of at its next poll."""
-        loop = asyncio.get_running_loop()
         woken = False
         while not self._stopping.is_set():
-            started = loop.time()
             self._wake.clear()
             if await conn.fetchval("SELECT pg_try_advisory_lock($1)", self._lock_key):
                 return True
             if woken:
                 await conn.execute("SELECT pg_notify($1, '')", self._channel)
             woken = await self._sleep(self.idle_poll_s)
-            if woken:  # at most one notification per cycle, however many writes
-                await self._pause(self.min_cycle_s - (loop.time() - started))
         return False
 
     def _told(self, *_: object) -> None:
@@ -157,30 +154,21 @@ class OutboxRelay:
         self._wake.set()
 
     async def _publish_while_leading(self, conn: Connection) -> None:
-        loop = asyncio.get_running_loop()
         delay = FAST_POLL_S
         while not self._stopping.is_set():
-            started = loop.time()
             self._wake.clear()
             sent = await self._publish_batch(conn)
             if sent == self.batch_size:
                 continue
+            if not self.repoll:
+                await self._sleep(self.idle_poll_s)
+                continue
             woken = await self._sleep(FAST_POLL_S if sent else delay)
             delay = FAST_POLL_S if (sent or woken) else min(delay * 2, self.idle_poll_s)
-            # Only after a batch: an empty read (woken before the writer's commit was visible) is
-            # followed by the quick re-polls above, not held back.
-            if sent:
-                await self._pause(self.min_cycle_s - (loop.time() - started))
 
     def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
-
-    async def _pause(self, seconds: float) -> None:
-        """Wait `seconds` (if positive), whatever the writes, unless stopped meanwhile."""
-        if seconds > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
 
     async def _sleep(self, seconds: float) -> bool:
         """Sleep up to `seconds`; True when woken by a write."""
