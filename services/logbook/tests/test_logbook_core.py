@@ -431,6 +431,34 @@ async def test_the_announcer_wakes_on_an_append(logbook: LogbookUnderTest) -> No
     assert announcer.done()
 
 
+async def test_under_steady_appends_the_writer_waits_for_the_next_one_to_share_a_commit(
+    logbook: LogbookUnderTest,
+) -> None:
+    """Group commit's gathering, made visible by a window of 30 s instead of 1 ms. The first append
+    of a quiet log is written at once. One that follows it closely waits, alone, for the next, and
+    both share one statement (one `recorded_at`). Stopping the service writes a waiting one at once."""
+    tenant, crisis = str(uuid.uuid4()), str(uuid.uuid4())
+    core = LogbookCore(logbook.db, logbook.core.cipher, logbook.core.signer)
+    core.writer.gather_s = 30.0
+    core.start()
+    actor = member(tenant, crisis)
+    try:
+        first = await asyncio.wait_for(core.append_manual(actor, entry(crisis, "a")), 10)
+        second = asyncio.create_task(core.append_manual(actor, entry(crisis, "b")))
+        await asyncio.sleep(0.3)
+        assert not second.done()  # waiting for a companion
+        third = await asyncio.wait_for(core.append_manual(actor, entry(crisis, "c")), 10)
+        second_view = await second
+        assert (first.seq, second_view.seq, third.seq) == (1, 2, 3)
+        assert second_view.recorded_at == third.recorded_at != first.recorded_at
+        fourth = asyncio.create_task(core.append_manual(actor, entry(crisis, "d")))
+        await asyncio.sleep(0.3)
+        assert not fourth.done()
+    finally:
+        await asyncio.wait_for(core.stop(), 10)
+    assert (await fourth).seq == 4
+
+
 async def test_committed_entries_extend_the_cached_tree_in_order(logbook: LogbookUnderTest) -> None:
     """The writer hands each committed batch to the cached Merkle tree (no second's worth of leaves
     to read back and hash at checkpoint time); the tree it grows is the one the database holds."""
