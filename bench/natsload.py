@@ -5,6 +5,11 @@ request is taken from the services under test and delays the replies it times. n
 a future and a subscription lookup per request; this speaks the client protocol directly (CONNECT,
 SUB, HPUB; MSG and HMSG back) over one socket and one inbox subscription, and times each reply in
 the read loop. Nothing else: no reconnection, no JetStream, loopback only.
+
+An open-loop schedule is best kept by a thread (see `bench.logbook.paced`); `RawSender` lets that
+thread publish the requests itself, on a blocking socket of its own, instead of handing each one to
+the event loop (a wake-up of the loop, a pipe write and a loop iteration per request). The replies
+still come back to the `RawRequester`, whose inbox they name.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import secrets
+import socket
 import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -56,13 +62,18 @@ class RawRequester:
 
     def request(self, subject: str, payload: bytes, headers: bytes, done: Done) -> None:
         """Send now (no await); `done` is called with the reply. `headers`: from `header_block`."""
+        self._writer.write(self.message(subject, payload, headers, done))
+
+    def message(self, subject: str, payload: bytes, headers: bytes, done: Done) -> bytes:
+        """The HPUB of one request whose reply this requester awaits (registered before it is sent;
+        safe from another thread: `_next` and `_waiting` change under the GIL, and the read loop
+        only pops)."""
         self._next += 1
         token = str(self._next).encode()
         self._waiting[token] = done
-        self._idle.clear()
         reply = self._inbox.encode() + b"." + token
         head = b"HPUB %s %s %d %d\r\n" % (subject.encode(), reply, len(headers), len(headers) + len(payload))
-        self._writer.write(head + headers + payload + b"\r\n")
+        return head + headers + payload + b"\r\n"
 
     @property
     def outstanding(self) -> int:
@@ -70,9 +81,13 @@ class RawRequester:
 
     async def drain(self, timeout: float) -> None:
         """Wait until every request has its reply (or `timeout` passes)."""
-        if self._waiting:
+        deadline = time.monotonic() + timeout
+        while self._waiting and time.monotonic() < deadline:
+            self._idle.clear()
+            if not self._waiting:  # answered meanwhile
+                break
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._idle.wait(), timeout)
+                await asyncio.wait_for(self._idle.wait(), max(0.0, deadline - time.monotonic()))
 
     async def close(self) -> None:
         if self._reading is not None:
@@ -114,6 +129,48 @@ class RawRequester:
                     writer.write(b"PONG\r\n")
                 elif line.startswith(b"-ERR"):
                     raise NatsProtocolError(line.decode(errors="replace"))
+
+
+class RawSender:
+    """Publishes a `RawRequester`'s requests from a thread, on a blocking socket of its own."""
+
+    def __init__(self, sock: socket.socket, requester: RawRequester) -> None:
+        self._sock = sock
+        self._requester = requester
+
+    @classmethod
+    def connect(cls, url: str, requester: RawRequester, timeout: float = 5.0) -> RawSender:
+        """Blocking: CONNECT, then PING until PONG (the server has taken the connection)."""
+        parts = urlsplit(url)
+        host, port = parts.hostname or "127.0.0.1", parts.port or 4222
+        if not host.startswith("127.") and host != "localhost":
+            raise ValueError("the bench driver only talks to loopback")
+        sock = socket.create_connection((host, port), timeout=timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        received = b""
+        while b"\r\n" not in received:
+            chunk = sock.recv(4096)
+            if not chunk:
+                raise NatsProtocolError("connection closed before INFO")
+            received += chunk
+        if not received.startswith(b"INFO "):
+            raise NatsProtocolError(f"expected INFO, got {received[:80]!r}")
+        options = {"verbose": False, "pedantic": False, "headers": True, "no_responders": True, "protocol": 1}
+        sock.sendall(b"CONNECT " + json.dumps(options).encode() + b"\r\nPING\r\n")
+        received = b""
+        while b"PONG\r\n" not in received:
+            chunk = sock.recv(4096)
+            if not chunk or b"-ERR" in received + chunk:
+                raise NatsProtocolError(f"connection refused: {(received + chunk)[:200]!r}")
+            received += chunk
+        return cls(sock, requester)
+
+    def request(self, subject: str, payload: bytes, headers: bytes, done: Done) -> None:
+        """Send now, from the calling thread; `done` is called by the requester's read loop."""
+        self._sock.sendall(self._requester.message(subject, payload, headers, done))
+
+    def close(self) -> None:
+        self._sock.close()
 
 
 def header_block(headers: dict[str, str]) -> bytes:
