@@ -26,8 +26,20 @@ from urllib.parse import urlsplit
 Done = Callable[[bytes, float], None]  # (reply payload, perf_counter when it was read)
 
 
+OPTIONS = {"verbose": False, "pedantic": False, "headers": True, "no_responders": True, "protocol": 1}
+CONNECT = b"CONNECT " + json.dumps(OPTIONS).encode() + b"\r\nPING\r\n"  # answered by PONG
+
+
 class NatsProtocolError(RuntimeError):
     pass
+
+
+def _loopback(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 4222
+    if not host.startswith("127.") and host != "localhost":
+        raise ValueError("the bench driver only talks to loopback")
+    return host, port
 
 
 class RawRequester:
@@ -42,16 +54,11 @@ class RawRequester:
 
     @classmethod
     async def connect(cls, url: str) -> RawRequester:
-        parts = urlsplit(url)
-        host, port = parts.hostname or "127.0.0.1", parts.port or 4222
-        if not host.startswith("127.") and host != "localhost":
-            raise ValueError("the bench driver only talks to loopback")
-        reader, writer = await asyncio.open_connection(host, port)
+        reader, writer = await asyncio.open_connection(*_loopback(url))
         info = await reader.readline()
         if not info.startswith(b"INFO "):
             raise NatsProtocolError(f"expected INFO, got {info[:80]!r}")
-        options = {"verbose": False, "pedantic": False, "headers": True, "no_responders": True, "protocol": 1}
-        writer.write(b"CONNECT " + json.dumps(options).encode() + b"\r\nPING\r\n")
+        writer.write(CONNECT)
         line = await reader.readline()
         if line.strip() != b"PONG":
             raise NatsProtocolError(f"connection refused: {line[:200]!r}")
@@ -60,14 +67,10 @@ class RawRequester:
         requester._reading = asyncio.create_task(requester._read_loop())
         return requester
 
-    def request(self, subject: str, payload: bytes, headers: bytes, done: Done) -> None:
-        """Send now (no await); `done` is called with the reply. `headers`: from `header_block`."""
-        self._writer.write(self.message(subject, payload, headers, done))
-
     def message(self, subject: str, payload: bytes, headers: bytes, done: Done) -> bytes:
-        """The HPUB of one request whose reply this requester awaits (registered before it is sent;
-        safe from another thread: `_next` and `_waiting` change under the GIL, and the read loop
-        only pops)."""
+        """The HPUB of one request whose reply this requester awaits, `done` being called with the
+        reply (`headers`: from `header_block`). Registered before it is sent; safe from another
+        thread: `_next` and `_waiting` change under the GIL, and the read loop only pops."""
         self._next += 1
         token = str(self._next).encode()
         self._waiting[token] = done
@@ -141,11 +144,7 @@ class RawSender:
     @classmethod
     def connect(cls, url: str, requester: RawRequester, timeout: float = 5.0) -> RawSender:
         """Blocking: CONNECT, then PING until PONG (the server has taken the connection)."""
-        parts = urlsplit(url)
-        host, port = parts.hostname or "127.0.0.1", parts.port or 4222
-        if not host.startswith("127.") and host != "localhost":
-            raise ValueError("the bench driver only talks to loopback")
-        sock = socket.create_connection((host, port), timeout=timeout)
+        sock = socket.create_connection(_loopback(url), timeout=timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         received = b""
         while b"\r\n" not in received:
@@ -155,8 +154,7 @@ class RawSender:
             received += chunk
         if not received.startswith(b"INFO "):
             raise NatsProtocolError(f"expected INFO, got {received[:80]!r}")
-        options = {"verbose": False, "pedantic": False, "headers": True, "no_responders": True, "protocol": 1}
-        sock.sendall(b"CONNECT " + json.dumps(options).encode() + b"\r\nPING\r\n")
+        sock.sendall(CONNECT)
         received = b""
         while b"PONG\r\n" not in received:
             chunk = sock.recv(4096)
