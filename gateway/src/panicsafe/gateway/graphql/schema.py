@@ -31,7 +31,7 @@ from panicsafe.core.errors import ServiceError, forbidden, invalid, not_found
 from panicsafe.gateway import security_events
 from panicsafe.gateway.auth.service import replace_recovery_codes
 from panicsafe.gateway.auth.sessions import revoke, token_hash
-from panicsafe.gateway.domain import models, policy
+from panicsafe.gateway.domain import models, policy, wording
 from panicsafe.gateway.domain.policy import Principal
 from panicsafe.gateway.graphql import chat as ch
 from panicsafe.gateway.graphql import logbook as lb
@@ -459,7 +459,7 @@ class Mutation:
             summary = f"{principal.display_name} a invité {display_name} ({login})."
             if crisis_row is not None:  # an invitation into a crisis is an event of that crisis (and its mode)
                 # Pending invitations are for leaders only: the crisis' log names the invitee when they join.
-                role_name = (role or models.CrisisRole.MEMBER).value
+                role_name = wording.role_label(role or models.CrisisRole.MEMBER)
                 await _crisis_event(
                     conn,
                     principal,
@@ -542,10 +542,13 @@ class Mutation:
                 row,
                 kind="crisis_declared",
                 logbook_kind=LogbookKind.DECISION,
-                summary=f"Crise déclarée par {principal.display_name} : « {title} », gravité {input.severity.value}, "
-                f"T0 {input.t0.astimezone(UTC):%d/%m/%Y %H:%M} UTC"
-                + (" (EXERCICE)" if mode == Mode.EXERCISE else "")
-                + ".",
+                summary=wording.crisis_declared(
+                    director=principal.display_name,
+                    title=title,
+                    severity=input.severity.value,
+                    t0=input.t0,
+                    exercise=mode == Mode.EXERCISE,
+                ),
                 data={"title": title, "severity": input.severity.value, "t0": input.t0.isoformat(), "cells": cells},
             )
             director = policy.CrisisAccess(crisis_id, models.CrisisRole.DIRECTOR)
@@ -648,7 +651,7 @@ class Mutation:
                 principal,
                 crisis,
                 kind="membership_changed",
-                summary=f"{principal.display_name} a nommé un membre : rôle {role_value.value}"
+                summary=f"{principal.display_name} a nommé un membre : rôle {wording.role_label(role_value)}"
                 + (f", fonction {function}" if function else "")
                 + ".",
                 data={"user_id": target, "role": role_value.value, "previous_role": previous},
@@ -934,9 +937,11 @@ async def _change_crisis(info: GInfo, principal: Principal, crisis_id: str, *, s
         assert row is not None
         changes = []
         if status is not None and before["status"] != row["status"]:
-            changes.append(f"statut {before['status']} → {row['status']}")
+            changes.append(f"statut {wording.status_label(before['status'])} → {wording.status_label(row['status'])}")
         if severity is not None and before["severity"] != row["severity"]:
-            changes.append(f"gravité {before['severity']} → {row['severity']}")
+            changes.append(
+                f"gravité {wording.severity_label(before['severity'])} → {wording.severity_label(row['severity'])}"
+            )
         if changes:
             await _crisis_event(
                 conn,
