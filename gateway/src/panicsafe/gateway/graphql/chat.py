@@ -19,7 +19,6 @@ from typing import Any, TypeVar
 
 import strawberry
 from pydantic import BaseModel, ValidationError
-from strawberry.types import Info
 
 from panicsafe.contracts.chat import (
     Attachment,
@@ -49,15 +48,13 @@ from panicsafe.contracts.chat import (
 )
 from panicsafe.contracts.chat import CellRef as CellRefModel
 from panicsafe.contracts.errors import ErrorCode
-from panicsafe.contracts.events import CloudEvent, LogbookKind, Mode
+from panicsafe.contracts.events import CloudEvent, Mode
 from panicsafe.core.errors import ServiceError, forbidden, invalid, not_found
 from panicsafe.gateway.domain.models import LEADING_ROLES
 from panicsafe.gateway.domain.policy import Principal
-from panicsafe.gateway.graphql.logbook import validated  # (also registers LogbookKind with strawberry first)
-from panicsafe.gateway.graphql_context import GatewayContext
+from panicsafe.gateway.graphql.common import GInfo, LogbookKind, validated
 from panicsafe.gateway.store import tenancy
 
-GInfo = Info[GatewayContext, None]
 M = TypeVar("M", bound=BaseModel)
 LEADING = frozenset(r.value for r in LEADING_ROLES)
 MAX_RESUME_PAGES = 50  # 10,000 changes per channel; beyond, the client reloads the history

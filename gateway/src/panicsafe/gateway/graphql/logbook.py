@@ -8,17 +8,14 @@ with a fresh actor token; the service decides need-to-know again from that token
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import strawberry
-from pydantic import BaseModel, ValidationError
 from strawberry.scalars import JSON
-from strawberry.types import Info
 
-from panicsafe.contracts.events import CloudEvent, LogbookKind, Mode
+from panicsafe.contracts.events import CloudEvent, Mode
 from panicsafe.contracts.logbook import (
     AppendEntryRequest,
     CheckpointReply,
@@ -31,17 +28,14 @@ from panicsafe.contracts.logbook import (
     ExportRequest,
     ListEntriesRequest,
 )
-from panicsafe.core.errors import ServiceError, forbidden, invalid
+from panicsafe.core.errors import forbidden, invalid
 from panicsafe.gateway.domain import policy
 from panicsafe.gateway.domain.policy import Principal
-from panicsafe.gateway.graphql_context import GatewayContext
+from panicsafe.gateway.graphql.common import GInfo, LogbookKind, validated
 from panicsafe.gateway.store import tenancy
 
-GInfo = Info[GatewayContext, None]
-M = TypeVar("M", bound=BaseModel)
 NOTICE_TYPE = "entries_recorded"
 
-strawberry.enum(LogbookKind, name="LogbookKind", description="Nature d'une entrée de la main courante.")
 strawberry.enum(ExportFormat, name="ExportFormat", description="Format d'export de la main courante.")
 
 
@@ -163,14 +157,6 @@ async def crisis_log(info: GInfo, principal: Principal, crisis_id: str) -> tuple
     if row is None:
         raise forbidden("Vous n'êtes pas membre de cette crise.")
     return str(row["id"]), Mode(row["mode"]), str(row["title"])
-
-
-def validated(build: Callable[[], M]) -> M:
-    """Contract validation errors become `invalid` with the fields at fault."""
-    try:
-        return build()
-    except ValidationError as exc:
-        raise ServiceError.from_validation(exc) from None
 
 
 async def read_logbook(
