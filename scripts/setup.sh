@@ -40,8 +40,10 @@ if [ ! -f web/node_modules/.package-lock.json ] || [ web/package-lock.json -nt w
   echo "setup: installing the web client's dependencies (npm ci in web)"
   npm ci --prefix web --no-audit --no-fund --silent
 fi
-if [ ! -f web/dist/index.html ] \
-    || [ -n "$(find web/src web/index.html web/vite.config.ts web/package-lock.json -newer web/dist/index.html -print -quit)" ]; then
+# (index.html.br: a build from before the pre-compressed copies, which the gateway sends, is built again.)
+if [ ! -f web/dist/index.html ] || [ ! -f web/dist/index.html.br ] \
+    || [ -n "$(find web/src web/scripts web/index.html web/vite.config.ts web/package.json web/package-lock.json \
+        -newer web/dist/index.html -print -quit)" ]; then
   echo "setup: building the web client"
   npm run --prefix web --silent build >/dev/null
 fi
