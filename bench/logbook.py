@@ -26,9 +26,10 @@ import uvloop
 from bench.common import Figure, Result
 from bench.logbook_verify import measure_verify
 from bench.natsload import RawRequester, RawSender, header_block
+from panicsafe.contracts import logbook
 from panicsafe.contracts.actor import Actor, CrisisMembership
 from panicsafe.contracts.events import LogbookKind
-from panicsafe.contracts.logbook import AppendEntryRequest, EntryView
+from panicsafe.contracts.logbook import AppendEntryRequest
 from panicsafe.core.bus.connection import connect_nats
 from panicsafe.core.bus.rpc import RpcClient, subject_for
 from panicsafe.core.devstack import DevStack
@@ -83,7 +84,7 @@ async def appends(platform: Platform, clients: int = CLIENTS) -> tuple[int, floa
             nonlocal count
             while time.perf_counter() < until:
                 started = time.perf_counter()
-                await rpc.call("logbook", "append", request, EntryView, token=token)
+                await rpc.call(logbook.APPEND, request, token=token)
                 if record:
                     latencies.append((time.perf_counter() - started) * 1000)
                     count += 1

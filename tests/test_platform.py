@@ -19,18 +19,14 @@ from panicsafe.core.devstack.servers import group_members
 
 
 def migration_head(service: str) -> str:
-    """The newest revision in the service's own migrations folder."""
+    """The newest revision of the service's schema: core's base, then its own folder if it has one."""
     import importlib
 
-    from alembic.script import ScriptDirectory
-
-    from panicsafe.core.db.migrations import alembic_config
+    from panicsafe.core.db.migrations import head_revision
 
     module = importlib.import_module(f"panicsafe.{service}")
     folder = Path(module.__file__ or "").parent / "migrations"
-    head = ScriptDirectory.from_config(alembic_config(folder, "postgresql://unused", service)).get_current_head()
-    assert head is not None
-    return head
+    return head_revision(folder if folder.is_dir() else None)
 
 
 EXPECTED_DEPENDENCIES = {

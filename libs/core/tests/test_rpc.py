@@ -13,6 +13,7 @@ from nats.aio.client import Client
 from pydantic import BaseModel, Field
 
 from panicsafe.contracts.actor import Actor, CrisisMembership
+from panicsafe.contracts.declarations import Operation
 from panicsafe.contracts.errors import ErrorCode
 from panicsafe.core.bus.rpc import RpcClient, RpcContext, RpcRouter, RpcServer, serve
 from panicsafe.core.errors import ServiceError, not_found
@@ -29,11 +30,19 @@ class EchoReply(BaseModel):
     actor: str | None = None
 
 
+def echo(service: str) -> Operation[EchoRequest, EchoReply]:
+    return Operation(service, "echo", EchoRequest, EchoReply, "Repeat a text (public)", public=True)
+
+
+def whoami(service: str) -> Operation[EchoRequest, EchoReply]:
+    return Operation(service, "whoami", EchoRequest, EchoReply, "Who the actor token says the caller is")
+
+
 def make_router(name: str) -> RpcRouter:
     router = RpcRouter(name)
 
-    @router.endpoint("echo", public=True)
-    async def echo(request: EchoRequest, ctx: RpcContext) -> EchoReply:
+    @router.handle(echo(name))
+    async def echo_handler(request: EchoRequest, ctx: RpcContext) -> EchoReply:
         if request.text == "missing":
             raise not_found("no such thing")
         if request.text == "boom":
@@ -42,8 +51,8 @@ def make_router(name: str) -> RpcRouter:
             await asyncio.sleep(2)
         return EchoReply(text=request.text * request.times, actor=ctx.actor.subject if ctx.actor else None)
 
-    @router.endpoint("whoami")
-    async def whoami(request: EchoRequest, ctx: RpcContext) -> EchoReply:
+    @router.handle(whoami(name))
+    async def whoami_handler(request: EchoRequest, ctx: RpcContext) -> EchoReply:
         actor = ctx.require_actor()
         return EchoReply(text=actor.tenant, actor=actor.subject)
 
@@ -63,13 +72,13 @@ async def served(nc: Client) -> AsyncIterator[tuple[str, TokenSigner]]:
 
 async def test_typed_round_trip(nc: Client, served: tuple[str, TokenSigner]) -> None:
     name, _ = served
-    reply = await RpcClient(nc).call(name, "echo", EchoRequest(text="ab", times=3), EchoReply)
+    reply = await RpcClient(nc).call(echo(name), EchoRequest(text="ab", times=3))
     assert reply == EchoReply(text="ababab", actor=None)
 
 
 async def test_invalid_body_names_the_field(nc: Client, served: tuple[str, TokenSigner]) -> None:
     name, _ = served
-    raw = await RpcClient(nc).call_raw(f"rpc.{name}.echo", json.dumps({"text": "x", "times": 9}).encode())
+    raw = await RpcClient(nc).call_raw(echo(name).subject, json.dumps({"text": "x", "times": 9}).encode())
     envelope = json.loads(raw)
     assert envelope["ok"] is False
     assert envelope["error"]["code"] == "invalid"
@@ -79,21 +88,21 @@ async def test_invalid_body_names_the_field(nc: Client, served: tuple[str, Token
 
 async def test_malformed_json_is_invalid(nc: Client, served: tuple[str, TokenSigner]) -> None:
     name, _ = served
-    envelope = json.loads(await RpcClient(nc).call_raw(f"rpc.{name}.echo", b"{not json"))
+    envelope = json.loads(await RpcClient(nc).call_raw(echo(name).subject, b"{not json"))
     assert envelope["error"]["code"] == "invalid"
 
 
 async def test_domain_error_keeps_its_code(nc: Client, served: tuple[str, TokenSigner]) -> None:
     name, _ = served
     with pytest.raises(ServiceError) as caught:
-        await RpcClient(nc).call(name, "echo", EchoRequest(text="missing"), EchoReply)
+        await RpcClient(nc).call(echo(name), EchoRequest(text="missing"))
     assert caught.value.code == ErrorCode.NOT_FOUND
     assert caught.value.message == "no such thing"
 
 
 async def test_bug_answers_internal_without_details(nc: Client, served: tuple[str, TokenSigner]) -> None:
     name, _ = served
-    raw = await RpcClient(nc).call_raw(f"rpc.{name}.echo", b'{"text": "boom"}')
+    raw = await RpcClient(nc).call_raw(echo(name).subject, b'{"text": "boom"}')
     envelope = json.loads(raw)
     assert envelope["error"]["code"] == "internal"
     assert "secret internal detail" not in raw.decode()
@@ -103,7 +112,7 @@ async def test_bug_answers_internal_without_details(nc: Client, served: tuple[st
 async def test_no_responder_is_unavailable_fast(nc: Client) -> None:
     started = time.monotonic()
     with pytest.raises(ServiceError) as caught:
-        await RpcClient(nc, timeout=3.0).call("nobody", "echo", EchoRequest(text="x"), EchoReply)
+        await RpcClient(nc, timeout=3.0).call(echo("nobody"), EchoRequest(text="x"))
     assert caught.value.code == ErrorCode.UNAVAILABLE
     assert time.monotonic() - started < 3.0
 
@@ -111,7 +120,7 @@ async def test_no_responder_is_unavailable_fast(nc: Client) -> None:
 async def test_slow_responder_is_unavailable_after_timeout(nc: Client, served: tuple[str, TokenSigner]) -> None:
     name, _ = served
     with pytest.raises(ServiceError) as caught:
-        await RpcClient(nc).call(name, "echo", EchoRequest(text="slow"), EchoReply, timeout=0.3)
+        await RpcClient(nc).call(echo(name), EchoRequest(text="slow"), timeout=0.3)
     assert caught.value.code == ErrorCode.UNAVAILABLE
     assert "0.3" in caught.value.message
 
@@ -120,11 +129,9 @@ async def test_a_slow_call_does_not_delay_the_others(nc: Client, served: tuple[s
     """Requests are handled concurrently: a 2 s call leaves the service free for quick ones."""
     name, _ = served
     client = RpcClient(nc)
-    slow = asyncio.create_task(client.call(name, "echo", EchoRequest(text="slow"), EchoReply, timeout=5))
+    slow = asyncio.create_task(client.call(echo(name), EchoRequest(text="slow"), timeout=5))
     await asyncio.sleep(0.1)
-    replies = await asyncio.gather(
-        *(client.call(name, "echo", EchoRequest(text=f"q{i}"), EchoReply) for i in range(20))
-    )
+    replies = await asyncio.gather(*(client.call(echo(name), EchoRequest(text=f"q{i}")) for i in range(20)))
     assert [r.text for r in replies] == [f"q{i}" for i in range(20)]
     assert not slow.done()  # served one at a time, the quick calls would have waited for it
     assert (await slow).text == "slow"
@@ -134,7 +141,7 @@ async def test_actor_endpoint_needs_a_valid_token(nc: Client, served: tuple[str,
     name, signer = served
     client = RpcClient(nc)
     with pytest.raises(ServiceError) as caught:
-        await client.call(name, "whoami", EchoRequest(text="x"), EchoReply)
+        await client.call(whoami(name), EchoRequest(text="x"))
     assert caught.value.code == ErrorCode.UNAUTHENTICATED
 
     actor = Actor(
@@ -143,12 +150,12 @@ async def test_actor_endpoint_needs_a_valid_token(nc: Client, served: tuple[str,
         memberships=[CrisisMembership(crisis="c-1", roles=["director"])],
     )
     token = signer.issue(actor, audience=f"panicsafe.{name}")
-    reply = await client.call(name, "whoami", EchoRequest(text="x"), EchoReply, token=token)
+    reply = await client.call(whoami(name), EchoRequest(text="x"), token=token)
     assert reply == EchoReply(text=actor.tenant, actor="u-1")
 
     other = signer.issue(actor, audience="panicsafe.someone-else")
     with pytest.raises(ServiceError) as refused:
-        await client.call(name, "whoami", EchoRequest(text="x"), EchoReply, token=other)
+        await client.call(whoami(name), EchoRequest(text="x"), token=other)
     assert refused.value.code == ErrorCode.UNAUTHENTICATED
 
 
@@ -159,8 +166,8 @@ async def test_replicas_share_the_load_in_a_queue_group(nc: Client) -> None:
     def replica(tag: str) -> RpcRouter:
         router = RpcRouter(name)
 
-        @router.endpoint("echo", public=True)
-        async def echo(request: EchoRequest, ctx: RpcContext) -> EchoReply:
+        @router.handle(echo(name))
+        async def echo_handler(request: EchoRequest, ctx: RpcContext) -> EchoReply:
             seen.append(tag)
             return EchoReply(text=tag)
 
@@ -170,7 +177,7 @@ async def test_replicas_share_the_load_in_a_queue_group(nc: Client) -> None:
     try:
         client = RpcClient(nc)
         for _ in range(40):
-            await client.call(name, "echo", EchoRequest(text="x"), EchoReply)
+            await client.call(echo(name), EchoRequest(text="x"))
     finally:
         for service in services:
             await service.stop()

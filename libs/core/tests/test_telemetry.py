@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from pydantic import BaseModel
 
+from panicsafe.contracts.declarations import Operation
 from panicsafe.core.bus.rpc import RpcClient, RpcContext, RpcRouter, serve
 from panicsafe.core.telemetry import JsonLogFormatter, configure_tracing, tracer
 
@@ -25,8 +26,9 @@ async def test_trace_crosses_nats(nc: Client) -> None:
     configure_tracing("pytest", SimpleSpanProcessor(exporter))
     name = f"t{secrets.token_hex(4)}"
     router = RpcRouter(name)
+    ping_op = Operation(name, "ping", Ping, Ping, "Add one", public=True)
 
-    @router.endpoint("ping", public=True)
+    @router.handle(ping_op)
     async def ping(request: Ping, ctx: RpcContext) -> Ping:
         with tracer().start_as_current_span("domain work"):
             return Ping(n=request.n + 1)
@@ -34,7 +36,7 @@ async def test_trace_crosses_nats(nc: Client) -> None:
     service = await serve(nc, router, version="1.0.0", verifier=None)
     try:
         with tracer().start_as_current_span("caller") as root:
-            assert (await RpcClient(nc).call(name, "ping", Ping(n=1), Ping)).n == 2
+            assert (await RpcClient(nc).call(ping_op, Ping(n=1))).n == 2
     finally:
         await service.stop()
 

@@ -21,6 +21,7 @@ from panicsafe.contracts.actor import Actor
 from panicsafe.contracts.errors import ErrorCode
 from panicsafe.contracts.events import CloudEvent, LogbookKind, LogbookPart, Mode
 from panicsafe.contracts.logbook import (
+    ENTRIES_RECORDED,
     AppendEntryRequest,
     ConsistencyProofRequest,
     ExportFormat,
@@ -331,9 +332,9 @@ async def notices_of(logbook: LogbookUnderTest, crisis: str) -> list[list[int]]:
     out = []
     for row in rows:
         event = CloudEvent.model_validate_json(bytes(row["payload"]))
-        if event.crisisid == crisis and event.short_type == store.NOTICE_TYPE:
+        if event.crisisid == crisis and ENTRIES_RECORDED.matches(event):
             assert row["subject"] == event.nats_subject
-            out.append([e["seq"] for e in event.data["entries"]])
+            out.append([e.seq for e in ENTRIES_RECORDED.parse(event).entries])  # the declared payload
     return out
 
 

@@ -7,17 +7,16 @@ import contextlib
 import logging
 import signal
 import socket
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import uvicorn
 
-from panicsafe.core.bus.rpc import RpcRouter
-from panicsafe.core.service import Runtime, ServiceSpec, settle_garbage_collector
+from panicsafe.contracts import gateway
+from panicsafe.core.service import Runtime, ServiceParts, ServiceSpec, settle_garbage_collector
 from panicsafe.core.settings import Environment, SettingsError
 from panicsafe.core.tokens import SigningKey, TokenSigner
-from panicsafe.core.versions import package_version
 from panicsafe.gateway.auth.access import AccessTokens
 from panicsafe.gateway.auth.factors import FactorService
 from panicsafe.gateway.auth.service import AuthService
@@ -34,13 +33,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger(__name__)
 
 
-def build_spec(router: RpcRouter | None = None) -> ServiceSpec:
-    return ServiceSpec(
-        name="gateway",
-        version=package_version("panicsafe-gateway"),
-        router=router or RpcRouter("gateway"),
-        migrations=MIGRATIONS,
-    )
+def build_spec(build: Callable[[Runtime[GatewaySettings]], Awaitable[ServiceParts]]) -> ServiceSpec[GatewaySettings]:
+    return ServiceSpec(name=gateway.SERVICE, settings=GatewaySettings, build=build, migrations=MIGRATIONS)
 
 
 def load_key(path: Path | None, settings: GatewaySettings, what: str) -> SigningKey:
@@ -52,7 +46,9 @@ def load_key(path: Path | None, settings: GatewaySettings, what: str) -> Signing
     return SigningKey.generate()
 
 
-def build_services(runtime: Runtime, settings: GatewaySettings, hub: EventHub | None) -> GatewayServices:
+def build_services(
+    runtime: Runtime[GatewaySettings], settings: GatewaySettings, hub: EventHub | None
+) -> GatewayServices:
     db = runtime.need_db()
     tokens = AccessTokens(
         load_key(settings.access_signing_key_file, settings, "access"), ttl_s=settings.access_token_ttl_s
@@ -100,30 +96,24 @@ class Gateway:
 
     def __init__(self, settings: GatewaySettings) -> None:
         self.settings = settings
-        self.runtime: Runtime | None = None
+        self.runtime: Runtime[GatewaySettings] | None = None
         self.hub: EventHub | None = None
         self.app: ASGIApp | None = None
 
     async def start(self) -> ASGIApp:
-        spec = build_spec()
-        runtime = Runtime(spec, self.settings)
+        runtime = Runtime(build_spec(self._build), self.settings)
         self.runtime = runtime
-
-        async def on_start(rt: Runtime) -> None:
-            rt.router.include(build_router(rt.need_db(), self.settings))
-            assert rt.js is not None
-            self.hub = EventHub(rt.js)
-            await self.hub.start()
-
-        async def on_stop(rt: Runtime) -> None:
-            if self.hub is not None:
-                await self.hub.stop()
-
-        spec.on_start = on_start
-        spec.on_stop = on_stop
         await runtime.start()
         self.app = create_app(runtime, self.settings, build_services(runtime, self.settings, self.hub))
         return self.app
+
+    async def _build(self, rt: Runtime[GatewaySettings]) -> ServiceParts:
+        if rt.js is None:
+            raise RuntimeError("the gateway's event hub needs JetStream")
+        hub = EventHub(rt.js)
+        await hub.start()
+        self.hub = hub
+        return ServiceParts(router=build_router(rt.need_db(), self.settings), on_stop=hub.stop)
 
     async def stop(self) -> None:
         if self.runtime is not None:

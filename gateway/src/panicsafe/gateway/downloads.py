@@ -12,6 +12,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
+from panicsafe.contracts import logbook
 from panicsafe.contracts.logbook import ExportChunk
 from panicsafe.core.errors import ServiceError
 from panicsafe.gateway.auth.principal import load_principal
@@ -24,7 +25,7 @@ def build_downloads_router(services: GatewayServices) -> APIRouter:
     router = APIRouter()
 
     async def fetch(principal: Principal, export_id: str, index: int) -> ExportChunk:
-        return await services.call(principal, "logbook", "export_chunk", chunk_request(export_id, index), ExportChunk)
+        return await services.call(principal, logbook.EXPORT_CHUNK, chunk_request(export_id, index))
 
     @router.get("/exports/{export_id}")
     async def download(export_id: str, request: Request) -> StreamingResponse:

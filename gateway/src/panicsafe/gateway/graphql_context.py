@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel
 from strawberry.fastapi import BaseContext
 
 from panicsafe.contracts.actor import Actor, CrisisMembership
+from panicsafe.contracts.declarations import Operation, Rep, Req
 from panicsafe.contracts.errors import ErrorCode
-from panicsafe.core.bus.rpc import Rep, RpcClient
+from panicsafe.core.bus.rpc import RpcClient
 from panicsafe.core.db.database import Database
 from panicsafe.core.errors import ServiceError
 from panicsafe.core.tokens import TokenSigner
@@ -35,14 +35,12 @@ class GatewayServices:
     rpc: RpcClient | None = None
     principals: PrincipalCache = field(default_factory=PrincipalCache)  # of this process, for GraphQL requests
 
-    async def call(
-        self, principal: Principal, service: str, operation: str, request: BaseModel, reply_model: type[Rep]
-    ) -> Rep:
+    async def call(self, principal: Principal, operation: Operation[Req, Rep], request: Req) -> Rep:
         """A downstream RPC on behalf of `principal`, with a fresh actor token addressed to that service."""
         if self.rpc is None:
             raise ServiceError(ErrorCode.UNAVAILABLE, "bus unavailable")
-        token = self.signer.issue_reusable(actor_of(principal), audience=f"panicsafe.{service}")
-        return await self.rpc.call(service, operation, request, reply_model, token=token)
+        token = self.signer.issue_reusable(actor_of(principal), audience=f"panicsafe.{operation.service}")
+        return await self.rpc.call(operation, request, token=token)
 
 
 def actor_of(principal: Principal) -> Actor:

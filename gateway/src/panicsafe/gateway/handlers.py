@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from panicsafe.contracts import gateway
 from panicsafe.contracts.gateway import BootstrapDemoReply, BootstrapDemoRequest
 from panicsafe.core.bus.rpc import RpcContext, RpcRouter
 from panicsafe.core.db.database import Database
@@ -11,9 +12,9 @@ from panicsafe.gateway.settings import GatewaySettings
 
 
 def build_router(db: Database, settings: GatewaySettings) -> RpcRouter:
-    router = RpcRouter("gateway")
+    router = RpcRouter(gateway.SERVICE)
 
-    @router.endpoint("bootstrap_demo", public=True)
+    @router.handle(gateway.BOOTSTRAP_DEMO)
     async def bootstrap_demo(request: BootstrapDemoRequest, ctx: RpcContext) -> BootstrapDemoReply:
         """Development only: `make run` seeds the demo tenant through this call."""
         if settings.environment != "development":

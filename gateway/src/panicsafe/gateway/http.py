@@ -21,7 +21,7 @@ from strawberry.schema import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from panicsafe.contracts.errors import ErrorCode, FieldError
-from panicsafe.contracts.health import DependencyStatus, HealthReply, HealthRequest
+from panicsafe.contracts.health import DependencyStatus, HealthRequest, health
 from panicsafe.core.errors import ServiceError
 from panicsafe.core.service import Runtime
 from panicsafe.core.settings import Environment
@@ -106,7 +106,7 @@ class GatewayGraphQL(GraphQL[GatewayContext, None]):
             return response
 
 
-def create_app(runtime: Runtime, settings: GatewaySettings, services: GatewayServices) -> ASGIApp:
+def create_app(runtime: Runtime[GatewaySettings], settings: GatewaySettings, services: GatewayServices) -> ASGIApp:
     app = FastAPI(title="PanicSAFE gateway", docs_url=None, redoc_url=None, openapi_url=None)
     development = settings.environment == Environment.DEVELOPMENT
 
@@ -185,10 +185,10 @@ def create_app(runtime: Runtime, settings: GatewaySettings, services: GatewaySer
     return Edge(ExactPaths(app, {"/graphql": graphql, "/federation/graphql": federation}), body_limit)
 
 
-async def _service_health(runtime: Runtime, name: str) -> dict[str, object]:
+async def _service_health(runtime: Runtime[GatewaySettings], name: str) -> dict[str, object]:
     assert runtime.rpc is not None
     try:
-        reply = await runtime.rpc.call(name, "health", HealthRequest(), HealthReply, timeout=2.0)
+        reply = await runtime.rpc.call(health(name), HealthRequest(), timeout=2.0)
     except ServiceError as exc:
         return {"status": DependencyStatus.DOWN, "error": exc.body().model_dump(mode="json")}
     return reply.model_dump(mode="json")

@@ -7,10 +7,8 @@ from urllib.parse import urlsplit
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from panicsafe.contracts.catalog import DOWNSTREAM
 from panicsafe.core.settings import DatabaseSettings, OpenBaoSettings
-
-DOWNSTREAM = ("chat", "video", "logbook", "docs", "sara")
-
 
 # The repository's web client build, when the gateway runs from a checkout.
 WEB_DIST = Path(__file__).resolve().parents[4] / "web" / "dist"

@@ -15,11 +15,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any
 
 import strawberry
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
+from panicsafe.contracts import chat
 from panicsafe.contracts.chat import (
     Attachment,
     Audience,
@@ -29,7 +30,6 @@ from panicsafe.contracts.chat import (
     ChannelRef,
     ChannelView,
     ChatEventData,
-    ChatEventType,
     CreateChannelRequest,
     CrisisRef,
     HistoryRequest,
@@ -39,14 +39,13 @@ from panicsafe.contracts.chat import (
     ProvisionRequest,
     ReadMarkerRequest,
     SearchRequest,
-    SendReply,
     SendRequest,
     SetMembersRequest,
-    VersionsReply,
     may_read,
     message_purpose,
 )
 from panicsafe.contracts.chat import CellRef as CellRefModel
+from panicsafe.contracts.declarations import Operation, Rep, Req
 from panicsafe.contracts.errors import ErrorCode
 from panicsafe.contracts.events import CloudEvent, Mode
 from panicsafe.core.errors import ServiceError, forbidden, invalid, not_found
@@ -55,7 +54,6 @@ from panicsafe.gateway.domain.policy import Principal
 from panicsafe.gateway.graphql.common import GInfo, LogbookKind, validated
 from panicsafe.gateway.store import tenancy
 
-M = TypeVar("M", bound=BaseModel)
 LEADING = frozenset(r.value for r in LEADING_ROLES)
 MAX_RESUME_PAGES = 50  # 10,000 changes per channel; beyond, the client reloads the history
 
@@ -74,13 +72,13 @@ class ChatUpdateKind(StrEnum):
 
 
 KINDS = {
-    ChatEventType.POSTED.value: ChatUpdateKind.POSTED,
-    ChatEventType.EDITED.value: ChatUpdateKind.EDITED,
-    ChatEventType.REDACTED.value: ChatUpdateKind.REDACTED,
-    ChatEventType.PINNED.value: ChatUpdateKind.PINNED,
-    ChatEventType.MARKED.value: ChatUpdateKind.MARKED,
-    ChatEventType.CHANNEL_CREATED.value: ChatUpdateKind.CHANNEL,
-    ChatEventType.MEMBERS_CHANGED.value: ChatUpdateKind.CHANNEL,
+    chat.MESSAGE_POSTED.type: ChatUpdateKind.POSTED,
+    chat.MESSAGE_EDITED.type: ChatUpdateKind.EDITED,
+    chat.MESSAGE_REDACTED.type: ChatUpdateKind.REDACTED,
+    chat.MESSAGE_PINNED.type: ChatUpdateKind.PINNED,
+    chat.MESSAGE_MARKED.type: ChatUpdateKind.MARKED,
+    chat.CHANNEL_CREATED.type: ChatUpdateKind.CHANNEL,
+    chat.CHANNEL_MEMBERS_CHANGED.type: ChatUpdateKind.CHANNEL,
 }
 
 
@@ -276,14 +274,14 @@ def channel(view: ChannelView) -> ChatChannel:
 # -- calls -----------------------------------------------------------------------------------------
 
 
-async def _call(info: GInfo, principal: Principal, operation: str, request: BaseModel, reply: type[M]) -> M:
-    return await info.context.services.call(principal, "chat", operation, request, reply)
+async def _call(info: GInfo, principal: Principal, operation: Operation[Req, Rep], request: Req) -> Rep:
+    return await info.context.services.call(principal, operation, request)
 
 
 async def list_channels(info: GInfo, principal: Principal, crisis_id: str) -> list[ChatChannel]:
     request = CrisisRef(crisis=crisis_id)
     try:
-        found = await _call(info, principal, "channels", request, ChannelList)
+        found = await _call(info, principal, chat.CHANNELS, request)
     except ServiceError as exc:
         if exc.code != ErrorCode.NOT_FOUND:
             raise
@@ -302,7 +300,7 @@ async def provision(info: GInfo, principal: Principal, crisis_id: str) -> Channe
         mode=Mode(row["mode"]),
         cells=[CellRefModel(id=str(c["id"]), name=c["name"], kind=c["kind"]) for c in cells],
     )
-    return await _call(info, principal, "provision", request, ChannelList)
+    return await _call(info, principal, chat.PROVISION, request)
 
 
 async def send(info: GInfo, principal: Principal, data: SendMessageInput) -> SendMessageResult:
@@ -320,12 +318,14 @@ async def send(info: GInfo, principal: Principal, data: SendMessageInput) -> Sen
             ],
         )
     )
-    reply = await _call(info, principal, "send", request, SendReply)
+    reply = await _call(info, principal, chat.SEND, request)
     return SendMessageResult(message=await message(info, principal.tenant_id, reply.message), duplicate=reply.duplicate)
 
 
-async def change(info: GInfo, principal: Principal, operation: str, build: Callable[[], BaseModel]) -> ChatMessage:
-    view = await _call(info, principal, operation, validated(build), MessageView)
+async def change(
+    info: GInfo, principal: Principal, operation: Operation[Req, MessageView], build: Callable[[], Req]
+) -> ChatMessage:
+    view = await _call(info, principal, operation, validated(build))
     return await message(info, principal.tenant_id, view)
 
 
@@ -333,12 +333,12 @@ async def history(
     info: GInfo, principal: Principal, channel_id: str, before: int | None, after: int | None, first: int
 ) -> ChatMessagePage:
     request = validated(lambda: HistoryRequest(channel=channel_id, before=before, after=after, first=first))
-    return await page(info, principal.tenant_id, await _call(info, principal, "history", request, MessagePage))
+    return await page(info, principal.tenant_id, await _call(info, principal, chat.HISTORY, request))
 
 
 async def pinned(info: GInfo, principal: Principal, channel_id: str) -> list[ChatMessage]:
     request = validated(lambda: ChannelRef(channel=channel_id))
-    result = await _call(info, principal, "pinned", request, MessagePage)
+    result = await _call(info, principal, chat.PINNED, request)
     return [await message(info, principal.tenant_id, m) for m in result.messages]
 
 
@@ -346,12 +346,12 @@ async def search(
     info: GInfo, principal: Principal, crisis_id: str, text: str, channel_id: str | None, first: int
 ) -> ChatMessagePage:
     request = validated(lambda: SearchRequest(crisis=crisis_id, text=text, channel=channel_id, first=first))
-    return await page(info, principal.tenant_id, await _call(info, principal, "search", request, MessagePage))
+    return await page(info, principal.tenant_id, await _call(info, principal, chat.SEARCH, request))
 
 
 async def versions(info: GInfo, principal: Principal, message_id: str) -> list[ChatMessageVersion]:
     request = validated(lambda: MessageRef(message=message_id))
-    reply = await _call(info, principal, "versions", request, VersionsReply)
+    reply = await _call(info, principal, chat.VERSIONS, request)
     out = [
         ChatMessageVersion(
             version=v.version,
@@ -376,7 +376,7 @@ async def versions(info: GInfo, principal: Principal, message_id: str) -> list[C
 
 async def mark_read(info: GInfo, principal: Principal, channel_id: str, seq: int) -> ChatChannel:
     request = validated(lambda: ReadMarkerRequest(channel=channel_id, seq=seq))
-    return channel(await _call(info, principal, "mark_read", request, ChannelView))
+    return channel(await _call(info, principal, chat.MARK_READ, request))
 
 
 async def _crisis_members(info: GInfo, principal: Principal, crisis_id: str) -> dict[str, Any]:
@@ -401,7 +401,7 @@ async def create_private(
             crisis=crisis_id, kind=ChannelKind.PRIVATE, name=name, cell=cell_id, members=sorted(wanted)
         )
     )
-    return channel(await _call(info, principal, "create_channel", request, ChannelView))
+    return channel(await _call(info, principal, chat.CREATE_CHANNEL, request))
 
 
 async def open_direct(info: GInfo, principal: Principal, crisis_id: str, user_id: str) -> ChatChannel:
@@ -413,7 +413,7 @@ async def open_direct(info: GInfo, principal: Principal, crisis_id: str, user_id
     request = validated(
         lambda: CreateChannelRequest(crisis=crisis_id, kind=ChannelKind.DIRECT, name=name[:120], members=[user_id])
     )
-    return channel(await _call(info, principal, "create_channel", request, ChannelView))
+    return channel(await _call(info, principal, chat.CREATE_CHANNEL, request))
 
 
 async def set_members(
@@ -424,7 +424,7 @@ async def set_members(
         lambda: SetMembersRequest(channel=channel_id, add=[str(a) for a in add], remove=[str(r) for r in remove])
     )
     if request.add:
-        current = await _call(info, principal, "channel", ChannelRef(channel=request.channel), ChannelView)
+        current = await _call(info, principal, chat.CHANNEL, ChannelRef(channel=request.channel))
         members = await _crisis_members(info, principal, current.crisis)
         for user in request.add:
             row = members.get(user)
@@ -432,7 +432,7 @@ async def set_members(
                 raise not_found("Personne introuvable dans cette crise.")
             if row["role"] not in LEADING and current.cell not in row["cells"]:
                 raise invalid("Chaque membre d'un canal privé appartient à sa cellule.")
-    return channel(await _call(info, principal, "set_members", request, ChannelView))
+    return channel(await _call(info, principal, chat.SET_MEMBERS, request))
 
 
 # -- the live feed ---------------------------------------------------------------------------------
@@ -478,7 +478,7 @@ def resume_backlog(info: GInfo, cursors: Sequence[ChannelCursor], delivered: dic
             for _ in range(MAX_RESUME_PAGES):
                 request = validated(lambda c=channel_id, a=after: ChangesRequest(channel=c, after_rev=a))  # type: ignore[misc]
                 try:
-                    result = await _call(info, principal, "changes", request, MessagePage)
+                    result = await _call(info, principal, chat.CHANGES, request)
                 except ServiceError as exc:
                     # A channel one no longer reads (or never could): nothing to resume there, the
                     # others still are.
@@ -509,9 +509,7 @@ async def live_update(
     info: GInfo, principal: Principal, crisis: str, event: CloudEvent, delivered: dict[str, int]
 ) -> ChatUpdate | None:
     """The update this principal may see of a live event, or None (someone else's channel, or already sent)."""
-    if event.service != "chat":
-        return None
-    kind = KINDS.get(event.short_type)
+    kind = KINDS.get(event.type)
     data = PARSED.of(event)
     if kind is None or data is None or not reads(principal, crisis, data.audience):
         return None

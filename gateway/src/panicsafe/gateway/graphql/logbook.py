@@ -15,16 +15,14 @@ from typing import Any, cast
 import strawberry
 from strawberry.scalars import JSON
 
+from panicsafe.contracts import logbook
 from panicsafe.contracts.events import CloudEvent, Mode
 from panicsafe.contracts.logbook import (
     AppendEntryRequest,
-    CheckpointReply,
     CheckpointRequest,
-    EntryPage,
     EntryView,
     ExportChunkRequest,
     ExportFormat,
-    ExportReply,
     ExportRequest,
     ListEntriesRequest,
 )
@@ -33,8 +31,6 @@ from panicsafe.gateway.domain import policy
 from panicsafe.gateway.domain.policy import Principal
 from panicsafe.gateway.graphql.common import GInfo, LogbookKind, validated
 from panicsafe.gateway.store import tenancy
-
-NOTICE_TYPE = "entries_recorded"
 
 strawberry.enum(ExportFormat, name="ExportFormat", description="Format d'export de la main courante.")
 
@@ -187,7 +183,7 @@ async def read_logbook(
             first=first,
         )
     )
-    page = await info.context.services.call(principal, "logbook", "list", request, EntryPage)
+    page = await info.context.services.call(principal, logbook.LIST, request)
     entries = [_entry(e) for e in page.entries]
     return LogbookPage(
         entries=entries, size=page.size, has_more=page.has_more, cursor=entries[-1].seq if entries else after
@@ -210,15 +206,13 @@ async def add_entry(info: GInfo, principal: Principal, crisis_id: str, entry: Lo
             corrects=entry.corrects,
         )
     )
-    view = await info.context.services.call(principal, "logbook", "append", request, EntryView)
+    view = await info.context.services.call(principal, logbook.APPEND, request)
     return _entry(view)
 
 
 async def latest_checkpoint(info: GInfo, principal: Principal, crisis_id: str) -> LogbookCheckpoint | None:
     crisis, mode, _ = await crisis_log(info, principal, crisis_id)
-    reply = await info.context.services.call(
-        principal, "logbook", "checkpoint", CheckpointRequest(crisis=crisis, mode=mode), CheckpointReply
-    )
+    reply = await info.context.services.call(principal, logbook.CHECKPOINT, CheckpointRequest(crisis=crisis, mode=mode))
     cp = reply.checkpoint
     if cp is None:
         return None
@@ -236,11 +230,7 @@ async def latest_checkpoint(info: GInfo, principal: Principal, crisis_id: str) -
 async def export(info: GInfo, principal: Principal, crisis_id: str, format: ExportFormat) -> LogbookExport:
     crisis, mode, title = await crisis_log(info, principal, crisis_id)
     reply = await info.context.services.call(
-        principal,
-        "logbook",
-        "export",
-        ExportRequest(crisis=crisis, mode=mode, format=format, title=title),
-        ExportReply,
+        principal, logbook.EXPORT, ExportRequest(crisis=crisis, mode=mode, format=format, title=title)
     )
     return LogbookExport(
         id=strawberry.ID(reply.export_id),
@@ -288,7 +278,7 @@ def notices(principal: Principal, crisis: str, event: CloudEvent) -> list[Logboo
 
 
 def is_notice(event: CloudEvent, mode: Mode) -> bool:
-    return event.service == "logbook" and event.short_type == NOTICE_TYPE and event.mode == mode
+    return logbook.ENTRIES_RECORDED.matches(event) and event.mode == mode
 
 
 def chunk_request(export_id: str, index: int) -> ExportChunkRequest:

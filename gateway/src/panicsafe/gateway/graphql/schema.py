@@ -22,6 +22,7 @@ from strawberry.extensions import FieldExtension, SchemaExtension
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from panicsafe.contracts import chat as chat_ops
 from panicsafe.contracts.chat import EditRequest, MarkRequest, PinRequest, RedactRequest
 from panicsafe.contracts.errors import ErrorCode
 from panicsafe.contracts.events import CloudEvent, LogbookKind, Mode
@@ -854,25 +855,28 @@ class Mutation:
     @strawberry.mutation(description="Modifie votre message (l'ancienne version est conservée).")
     async def edit_message(self, info: GInfo, message_id: strawberry.ID, text: str) -> ch.ChatMessage:
         return await ch.change(
-            info, await _principal(info), "edit", lambda: EditRequest(message=str(message_id), text=text)
+            info, await _principal(info), chat_ops.EDIT, lambda: EditRequest(message=str(message_id), text=text)
         )
 
     @strawberry.mutation(description="Retire un message : il reste une trace (qui, quand), plus le texte.")
     async def redact_message(self, info: GInfo, message_id: strawberry.ID, reason: str = "") -> ch.ChatMessage:
         return await ch.change(
-            info, await _principal(info), "redact", lambda: RedactRequest(message=str(message_id), reason=reason)
+            info,
+            await _principal(info),
+            chat_ops.REDACT,
+            lambda: RedactRequest(message=str(message_id), reason=reason),
         )
 
     @strawberry.mutation(description="Épingle (ou détache) un message.")
     async def pin_message(self, info: GInfo, message_id: strawberry.ID, pinned: bool = True) -> ch.ChatMessage:
         return await ch.change(
-            info, await _principal(info), "pin", lambda: PinRequest(message=str(message_id), pinned=pinned)
+            info, await _principal(info), chat_ops.PIN, lambda: PinRequest(message=str(message_id), pinned=pinned)
         )
 
     @strawberry.mutation(description="Inscrit un message à la main courante : décision, fait, action ou communication.")
     async def mark_message(self, info: GInfo, message_id: strawberry.ID, kind: LogbookKind) -> ch.ChatMessage:
         return await ch.change(
-            info, await _principal(info), "mark", lambda: MarkRequest(message=str(message_id), kind=kind)
+            info, await _principal(info), chat_ops.MARK, lambda: MarkRequest(message=str(message_id), kind=kind)
         )
 
     @strawberry.mutation(description="Marque un canal comme lu jusqu'au message `seq`.")

@@ -17,12 +17,14 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
 from panicsafe.contracts.actor import LEADING_ROLES as LEADING
 from panicsafe.contracts.actor import LIMITED_ROLES as LIMITED
 from panicsafe.contracts.actor import READ_ONLY_ROLES as READ_ONLY
+from panicsafe.contracts.declarations import EventType, Operation
 from panicsafe.contracts.events import LogbookKind, Mode, Uuid
 
 MAX_TEXT = 10_000
@@ -284,16 +286,6 @@ class VersionsReply(BaseModel):
     versions: list[VersionView]
 
 
-class ChatEventType(StrEnum):
-    POSTED = "message_posted"
-    EDITED = "message_edited"
-    REDACTED = "message_redacted"
-    PINNED = "message_pinned"
-    MARKED = "message_marked"
-    CHANNEL_CREATED = "channel_created"
-    MEMBERS_CHANGED = "channel_members_changed"
-
-
 class ChatEventData(BaseModel):
     """`data` of every chat event: the channel, who may read it, and the message as it now is."""
 
@@ -301,3 +293,67 @@ class ChatEventData(BaseModel):
     audience: Audience
     message: MessageView | None = None
     channel_name: str | None = None
+
+
+# -- operations (`rpc.chat.<name>`) and events (`evt.<t>.<c>.chat.<name>`) ----------------------------
+
+SERVICE = "chat"
+PROVISION = Operation(
+    SERVICE, "provision", ProvisionRequest, ChannelList, "Open a crisis' default channels (idempotent)"
+)
+CHANNELS = Operation(SERVICE, "channels", CrisisRef, ChannelList, "The channels of a crisis the actor may read")
+CHANNEL = Operation(SERVICE, "channel", ChannelRef, ChannelView, "One channel, if the actor may read it")
+CREATE_CHANNEL = Operation(
+    SERVICE, "create_channel", CreateChannelRequest, ChannelView, "A private channel in a cell, or a direct one"
+)
+SET_MEMBERS = Operation(
+    SERVICE, "set_members", SetMembersRequest, ChannelView, "Add or remove members of a private channel"
+)
+SEND = Operation(SERVICE, "send", SendRequest, SendReply, "Post a message (a retried client id stores one)")
+EDIT = Operation(SERVICE, "edit", EditRequest, MessageView, "Replace one's own message text (versions kept)")
+REDACT = Operation(SERVICE, "redact", RedactRequest, MessageView, "Withdraw a message's text, keeping its trace")
+PIN = Operation(SERVICE, "pin", PinRequest, MessageView, "Pin or unpin a message in its channel")
+MARK = Operation(SERVICE, "mark", MarkRequest, MessageView, "Put a message into the main courante")
+HISTORY = Operation(SERVICE, "history", HistoryRequest, MessagePage, "A page of a channel's messages by seq")
+CHANGES = Operation(SERVICE, "changes", ChangesRequest, MessagePage, "Every message changed after a revision")
+PINNED = Operation(SERVICE, "pinned", ChannelRef, MessagePage, "The pinned messages of a channel")
+VERSIONS = Operation(SERVICE, "versions", MessageRef, VersionsReply, "Every version of a message's text")
+MARK_READ = Operation(SERVICE, "mark_read", ReadMarkerRequest, ChannelView, "Move the actor's read marker")
+SEARCH = Operation(SERVICE, "search", SearchRequest, MessagePage, "Whole-word search in readable channels")
+OPERATIONS: tuple[Operation[Any, Any], ...] = (
+    PROVISION,
+    CHANNELS,
+    CHANNEL,
+    CREATE_CHANNEL,
+    SET_MEMBERS,
+    SEND,
+    EDIT,
+    REDACT,
+    PIN,
+    MARK,
+    HISTORY,
+    CHANGES,
+    PINNED,
+    VERSIONS,
+    MARK_READ,
+    SEARCH,
+)
+
+MESSAGE_POSTED = EventType(SERVICE, "message_posted", ChatEventData, "A message was posted in a channel")
+MESSAGE_EDITED = EventType(SERVICE, "message_edited", ChatEventData, "A message's text was replaced")
+MESSAGE_REDACTED = EventType(SERVICE, "message_redacted", ChatEventData, "A message's text was withdrawn")
+MESSAGE_PINNED = EventType(SERVICE, "message_pinned", ChatEventData, "A message was pinned or unpinned")
+MESSAGE_MARKED = EventType(SERVICE, "message_marked", ChatEventData, "A message was put into the main courante")
+CHANNEL_CREATED = EventType(SERVICE, "channel_created", ChatEventData, "A channel was opened")
+CHANNEL_MEMBERS_CHANGED = EventType(
+    SERVICE, "channel_members_changed", ChatEventData, "A private channel's members changed"
+)
+EVENTS: tuple[EventType[Any], ...] = (
+    MESSAGE_POSTED,
+    MESSAGE_EDITED,
+    MESSAGE_REDACTED,
+    MESSAGE_PINNED,
+    MESSAGE_MARKED,
+    CHANNEL_CREATED,
+    CHANNEL_MEMBERS_CHANGED,
+)

@@ -6,6 +6,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from panicsafe.contracts.declarations import Operation
+
 
 class DependencyStatus(StrEnum):
     OK = "ok"
@@ -29,3 +31,8 @@ class HealthReply(BaseModel):
     instance: str
     status: DependencyStatus
     dependencies: list[DependencyHealth]
+
+
+def health(service: str) -> Operation[HealthRequest, HealthReply]:
+    """`rpc.<service>.health`: every service answers it (the runtime registers it, without a token)."""
+    return Operation(service, "health", HealthRequest, HealthReply, "The service and its servers' state", public=True)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
+from panicsafe.contracts.declarations import EventType, Operation
 from panicsafe.contracts.events import LogbookKind, Mode, Uuid, canonical_uuid
 
 MAX_SUMMARY = 500
@@ -179,3 +181,54 @@ class ExportChunk(BaseModel):
     content_type: str
     size: int
     sha256: str
+
+
+class NoticeEntry(BaseModel):
+    """One new entry as live views show it: its place and log line, never its body."""
+
+    seq: int
+    kind: LogbookKind
+    summary: str
+    cell: str | None
+    source: str
+    author: str
+    occurred_at: str
+
+
+class EntriesRecorded(BaseModel):
+    """`data` of a notice: entries just recorded in one log (a few hundred at most per notice)."""
+
+    mode: Mode
+    entries: list[NoticeEntry]
+
+
+# -- operations (`rpc.logbook.<name>`) and events (`evt.<t>.<c>.logbook.<name>`) ----------------------
+
+SERVICE = "logbook"
+APPEND = Operation(SERVICE, "append", AppendEntryRequest, EntryView, "A manual entry by a member")
+LIST = Operation(SERVICE, "list", ListEntriesRequest, EntryPage, "A filtered page of a log's entries")
+CHECKPOINT = Operation(SERVICE, "checkpoint", CheckpointRequest, CheckpointReply, "A log's latest signed checkpoint")
+INCLUSION_PROOF = Operation(
+    SERVICE, "inclusion_proof", InclusionProofRequest, InclusionProofReply, "Proof that an entry is in a tree"
+)
+CONSISTENCY_PROOF = Operation(
+    SERVICE,
+    "consistency_proof",
+    ConsistencyProofRequest,
+    ConsistencyProofReply,
+    "Proof that a later tree extends an earlier one",
+)
+EXPORT = Operation(SERVICE, "export", ExportRequest, ExportReply, "Write a signed export (PDF, CSV or JSON bundle)")
+EXPORT_CHUNK = Operation(SERVICE, "export_chunk", ExportChunkRequest, ExportChunk, "One chunk of a written export")
+OPERATIONS: tuple[Operation[Any, Any], ...] = (
+    APPEND,
+    LIST,
+    CHECKPOINT,
+    INCLUSION_PROOF,
+    CONSISTENCY_PROOF,
+    EXPORT,
+    EXPORT_CHUNK,
+)
+
+ENTRIES_RECORDED = EventType(SERVICE, "entries_recorded", EntriesRecorded, "New entries of one log, for live views")
+EVENTS: tuple[EventType[Any], ...] = (ENTRIES_RECORDED,)

@@ -1,7 +1,8 @@
 """The runtime of one service process: connections, migrations, RPC, outbox relay, consumers, health.
 
-A service declares a `ServiceSpec` (name, RPC router, migrations, consumers) and a settings class;
-`run_service` does the rest: `python -m panicsafe.<name>` is three lines.
+A service declares a `ServiceSpec` (name, settings class, build step, migrations); the build step
+returns its `ServiceParts` (RPC router, consumers, loops); `run_service` does the rest:
+`python -m panicsafe.<name>` is three lines. See `docs/adding-a-service.md`.
 """
 
 from __future__ import annotations
@@ -12,17 +13,18 @@ import gc
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import uvloop
 from minio import Minio
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from panicsafe.contracts.health import DependencyHealth, DependencyStatus, HealthReply, HealthRequest
+from panicsafe.contracts.declarations import EventType
+from panicsafe.contracts.health import DependencyHealth, DependencyStatus, HealthReply, HealthRequest, health
 from panicsafe.core.bus.connection import connect_nats
 from panicsafe.core.bus.consumer import EventConsumer, EventFilter, EventHandler
 from panicsafe.core.bus.events import ensure_events_stream
@@ -34,10 +36,12 @@ from panicsafe.core.db.migrations import upgrade_async
 from panicsafe.core.settings import DatabaseSettings, OpenBaoSettings, PanicSettings, S3Settings, TurnSettings
 from panicsafe.core.telemetry import configure_logging, configure_tracing
 from panicsafe.core.tokens import TokenVerifier
+from panicsafe.core.versions import package_version
 
 log = logging.getLogger(__name__)
 HEALTH_TIMEOUT_S = 2.0
 GC_YOUNG_THRESHOLD = 10_000
+S = TypeVar("S", bound=PanicSettings)
 
 
 def settle_garbage_collector() -> None:
@@ -53,33 +57,67 @@ def settle_garbage_collector() -> None:
 
 @dataclass(frozen=True)
 class ConsumerSpec:
+    """A durable JetStream consumer of the service: `handler` runs in the transaction that records the event."""
+
     durable: str
     filter_subject: str
     handler: EventHandler
     wants: EventFilter | None = None
     ignore_services: frozenset[str] = frozenset()
 
+    @classmethod
+    def of(cls, durable: str, handler: EventHandler, *types: EventType[Any]) -> ConsumerSpec:
+        """A consumer of exactly these declared event types, all of one producing service."""
+        services = {t.service for t in types}
+        if len(services) != 1:
+            raise ValueError("a consumer of declared event types reads one producing service's subjects")
+        wanted = frozenset(t.type for t in types)
+        return cls(
+            durable=durable,
+            filter_subject=f"evt.*.*.{services.pop()}.>",
+            handler=handler,
+            wants=lambda event: event.type in wanted,
+        )
+
 
 @dataclass
-class ServiceSpec:
-    """What a service is made of; the runtime builds everything else."""
+class ServiceParts:
+    """What a service's build step makes once its connections exist: its handlers and its work.
+
+    `loops` run as tasks from start to stop (cancelled after `on_stop`); `on_stop` runs once the RPC
+    server, the relay and the consumers have stopped, before NATS drains and the pool closes."""
+
+    router: RpcRouter | None = None
+    consumers: list[ConsumerSpec] = field(default_factory=list)
+    loops: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    on_stop: Callable[[], Awaitable[None]] | None = None
+
+
+@dataclass
+class ServiceSpec(Generic[S]):
+    """What a service is made of; the runtime builds everything else.
+
+    `build` runs after the connections (NATS, the migrated database, OpenBao, S3) and before any
+    consumer or RPC endpoint starts, so a handler never sees a half-built service. `migrations` is the
+    service's own `versions` folder: the bus tables come from core's base migration."""
 
     name: str
-    version: str
-    router: RpcRouter
+    settings: type[S]
+    build: Callable[[Runtime[S]], Awaitable[ServiceParts]] | None = None
     migrations: Path | None = None
-    consumers: list[ConsumerSpec] = field(default_factory=list)
-    on_start: Callable[[Runtime], Awaitable[None]] | None = None
-    on_stop: Callable[[Runtime], Awaitable[None]] | None = None
     outbox_repoll: bool = True  # see `OutboxRelay`: False when every producer wakes it after its commit
 
+    @property
+    def version(self) -> str:
+        return package_version(f"panicsafe-{self.name}")
 
-class Runtime:
+
+class Runtime(Generic[S]):
     """Everything one service process holds, built in `start` and released in `stop`."""
 
-    def __init__(self, spec: ServiceSpec, settings: PanicSettings) -> None:
+    def __init__(self, spec: ServiceSpec[S], settings: S) -> None:
         self.spec = spec
-        self.settings = settings
+        self.settings: S = settings
         self.nc: Client | None = None
         self.js: JetStreamContext | None = None
         self.db: Database | None = None
@@ -88,12 +126,13 @@ class Runtime:
         self.rpc: RpcClient | None = None
         self.relay: OutboxRelay | None = None
         self.consumers: list[EventConsumer] = []
+        self._parts = ServiceParts()
         self._micro: RpcServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._loops: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
         self.router = RpcRouter(spec.name)
-        self.router.endpoint("health", public=True)(self._health_endpoint)
-        self.router.include(spec.router)
+        self.router.handle(health(spec.name))(self._health_endpoint)
 
     @property
     def name(self) -> str:
@@ -110,32 +149,18 @@ class Runtime:
         return self.cipher
 
     async def start(self) -> None:
+        """Connections, migrations, the service's build step, then its relay, consumers and RPC."""
         settings = self.settings
         self.nc = await connect_nats(settings.nats_url, f"panicsafe-{self.name}-{settings.instance}")
         self.js = self.nc.jetstream()
         await ensure_events_stream(self.js)
         self.rpc = RpcClient(self.nc, timeout=settings.rpc_timeout_s)
         if isinstance(settings, DatabaseSettings):
-            if self.spec.migrations is not None:
-                await upgrade_async(self.spec.migrations, settings.database_owner_url.get_secret_value(), self.name)
+            await upgrade_async(self.spec.migrations, settings.database_owner_url.get_secret_value(), self.name)
             self.db = Database(
                 settings.database_url.get_secret_value(), self.name, max_size=settings.database_pool_size
             )
             await self.db.open()
-            self.relay = OutboxRelay(self.db, self.js, self.name, repoll=self.spec.outbox_repoll)
-            self._tasks.append(asyncio.create_task(self.relay.run(), name=f"{self.name}-outbox"))
-            for consumer_spec in self.spec.consumers:
-                consumer = EventConsumer(
-                    self.db.pool,
-                    self.js,
-                    durable=consumer_spec.durable,
-                    filter_subject=consumer_spec.filter_subject,
-                    handler=consumer_spec.handler,
-                    wants=consumer_spec.wants,
-                    ignore_services=consumer_spec.ignore_services,
-                )
-                self.consumers.append(consumer)
-                self._tasks.append(asyncio.create_task(consumer.run(), name=consumer_spec.durable))
         if isinstance(settings, OpenBaoSettings):
             keys = TransitKeys(
                 settings.openbao_addr,
@@ -158,10 +183,36 @@ class Runtime:
             verifier = TokenVerifier.from_directory(
                 settings.token_audience or f"panicsafe.{self.name}", settings.token_keys_dir
             )
-        if self.spec.on_start is not None:
-            await self.spec.on_start(self)
+        if self.spec.build is not None:
+            self._parts = await self.spec.build(self)
+        if self._parts.router is not None:
+            self.router.include(self._parts.router)
+        self._start_bus_work()
+        self._loops = [asyncio.create_task(loop(), name=f"{self.name}-loop") for loop in self._parts.loops]
         self._micro = await serve(self.nc, self.router, version=self.spec.version, verifier=verifier)
         log.info("service started", extra={"service": self.name})
+
+    def _start_bus_work(self) -> None:
+        """The outbox relay and the durable consumers, once the service is built."""
+        if self.db is None:
+            if self._parts.consumers:
+                raise RuntimeError(f"{self.name} has consumers but no database to record what they handled")
+            return
+        assert self.js is not None
+        self.relay = OutboxRelay(self.db, self.js, self.name, repoll=self.spec.outbox_repoll)
+        self._tasks.append(asyncio.create_task(self.relay.run(), name=f"{self.name}-outbox"))
+        for consumer_spec in self._parts.consumers:
+            consumer = EventConsumer(
+                self.db.pool,
+                self.js,
+                durable=consumer_spec.durable,
+                filter_subject=consumer_spec.filter_subject,
+                handler=consumer_spec.handler,
+                wants=consumer_spec.wants,
+                ignore_services=consumer_spec.ignore_services,
+            )
+            self.consumers.append(consumer)
+            self._tasks.append(asyncio.create_task(consumer.run(), name=consumer_spec.durable))
 
     async def stop(self) -> None:
         """Stop taking requests, finish in-flight work, drain NATS, close the pool."""
@@ -177,8 +228,11 @@ class Runtime:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        if self.spec.on_stop is not None:
-            await self.spec.on_stop(self)
+        if self._parts.on_stop is not None:
+            await self._parts.on_stop()
+        for task in self._loops:
+            task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
         if self.nc is not None and not self.nc.is_closed:
             with contextlib.suppress(Exception):
                 await self.nc.drain()
@@ -229,7 +283,8 @@ class Runtime:
         await self.nc.flush(timeout=int(HEALTH_TIMEOUT_S))
 
     async def _check_turn(self) -> None:
-        assert isinstance(self.settings, TurnSettings)
+        if not isinstance(self.settings, TurnSettings):
+            raise RuntimeError("no TURN server configured")
         _, writer = await asyncio.open_connection(self.settings.turn_host, self.settings.turn_port)
         writer.close()
         await writer.wait_closed()
@@ -246,9 +301,9 @@ async def _probe(name: str, check: Callable[[], Awaitable[Any]]) -> DependencyHe
     )
 
 
-def run_service(spec: ServiceSpec, settings_class: type[PanicSettings]) -> None:
+def run_service(spec: ServiceSpec[Any]) -> None:
     """Entry point of `python -m panicsafe.<name>`."""
-    settings = settings_class()
+    settings = spec.settings()
     configure_logging(settings.log_level)
     configure_tracing(f"panicsafe-{spec.name}")
     runtime = Runtime(spec, settings)

@@ -19,17 +19,18 @@ from panicsafe.chat import search as blind
 from panicsafe.chat import store
 from panicsafe.chat.domain import SendLimiter, Standing, standing
 from panicsafe.chat.store import Channel
+from panicsafe.contracts import chat, gateway
 from panicsafe.contracts.actor import Actor
 from panicsafe.contracts.chat import (
     Attachment,
     Audience,
+    CellRef,
     ChangesRequest,
     ChannelKind,
     ChannelList,
     ChannelRef,
     ChannelView,
     ChatEventData,
-    ChatEventType,
     CreateChannelRequest,
     CrisisRef,
     EditRequest,
@@ -50,8 +51,9 @@ from panicsafe.contracts.chat import (
     VersionView,
     message_purpose,
 )
+from panicsafe.contracts.declarations import EventType
 from panicsafe.contracts.errors import ErrorCode
-from panicsafe.contracts.events import LOGBOOK_BODY_PURPOSE, CloudEvent, LogbookKind, LogbookPart, Mode, event_type
+from panicsafe.contracts.events import LOGBOOK_BODY_PURPOSE, NO_CRISIS, CloudEvent, LogbookKind, LogbookPart, Mode
 from panicsafe.core.bus.outbox import append_event
 from panicsafe.core.crypto import EnvelopeCipher
 from panicsafe.core.db.database import Connection, Database
@@ -137,7 +139,7 @@ class ChatCore:
                 created.append((channel_id, ChannelKind.CELL, cell.name, cell.id))
         for channel_id, kind, name, cell_id in created:
             data = ChatEventData(channel=channel_id, audience=Audience(kind=kind, cell=cell_id), channel_name=name)
-            await self._event(conn, tenant, request.crisis, request.mode, None, ChatEventType.CHANNEL_CREATED, data)
+            await self._event(conn, tenant, request.crisis, request.mode, None, chat.CHANNEL_CREATED, data)
         return len(created)
 
     async def close_crisis(self, conn: Connection, crisis: str) -> None:
@@ -228,7 +230,7 @@ class ChatCore:
                 created = await store.channel(conn, channel_id)
                 assert created is not None
                 data = ChatEventData(channel=channel_id, audience=created.audience, channel_name=created.name)
-                await self._event(conn, actor.tenant, request.crisis, mode, me, ChatEventType.CHANNEL_CREATED, data)
+                await self._event(conn, actor.tenant, request.crisis, mode, me, chat.CHANNEL_CREATED, data)
             found = await store.channel(conn, channel_id)
         assert found is not None
         return self._channel_view(me, found, 0, (0, 0))
@@ -255,7 +257,7 @@ class ChatCore:
             if not updated.members:
                 raise invalid("Un canal privé garde au moins un membre.")
             data = ChatEventData(channel=channel.id, audience=updated.audience, channel_name=updated.name)
-            await self._event(conn, actor.tenant, channel.crisis, mode, me, ChatEventType.MEMBERS_CHANGED, data)
+            await self._event(conn, actor.tenant, channel.crisis, mode, me, chat.CHANNEL_MEMBERS_CHANGED, data)
         return self._channel_view(me, updated, 0, (0, 0))
 
     async def _readable(
@@ -331,7 +333,7 @@ class ChatCore:
                 await store.index_terms(conn, tenant, channel.crisis, channel.id, seq, posted, terms)
                 view = view_of(row)
                 data = ChatEventData(channel=channel.id, audience=channel.audience, message=view)
-                await self._event(conn, tenant, channel.crisis, mode, me, ChatEventType.POSTED, data)
+                await self._event(conn, tenant, channel.crisis, mode, me, chat.MESSAGE_POSTED, data)
         except _Duplicate:
             async with self.db.tenant(tenant) as conn:
                 again = await store.message_by_client_id(conn, channel.id, me.user, request.client_id)
@@ -374,7 +376,7 @@ class ChatCore:
             terms = blind.terms(key, channel.crisis, blind.words(request.text))
             posted = int(row["created_at"].timestamp() * 1_000_000)
             await store.index_terms(conn, tenant, channel.crisis, channel.id, row["seq"], posted, terms)
-            return await self._changed(conn, tenant, channel, mode, me, ChatEventType.EDITED, updated)
+            return await self._changed(conn, tenant, channel, mode, me, chat.MESSAGE_EDITED, updated)
 
     async def redact(self, actor: Actor, request: RedactRequest) -> MessageView:
         tenant = actor.tenant
@@ -391,7 +393,7 @@ class ChatCore:
                 conn, row["id"], rev, "body = NULL, redacted_at = clock_timestamp(), redacted_by = $3", label[:300]
             )
             await store.unindex(conn, channel.id, row["seq"])
-            return await self._changed(conn, tenant, channel, mode, me, ChatEventType.REDACTED, updated)
+            return await self._changed(conn, tenant, channel, mode, me, chat.MESSAGE_REDACTED, updated)
 
     async def pin(self, actor: Actor, request: PinRequest) -> MessageView:
         tenant = actor.tenant
@@ -408,7 +410,7 @@ class ChatCore:
                 )
             else:
                 updated = await store.update_message(conn, row["id"], rev, "pinned_at = NULL, pinned_by = NULL")
-            return await self._changed(conn, tenant, channel, mode, me, ChatEventType.PINNED, updated)
+            return await self._changed(conn, tenant, channel, mode, me, chat.MESSAGE_PINNED, updated)
 
     async def mark(self, actor: Actor, request: MarkRequest) -> MessageView:
         """Into the main courante: one event with a logbook part, whose id derives from the message."""
@@ -448,7 +450,7 @@ class ChatCore:
             )
             view = view_of(updated)
             data = ChatEventData(channel=channel.id, audience=channel.audience, message=view)
-            await self._event(conn, tenant, channel.crisis, mode, me, ChatEventType.MARKED, data, part, event_id)
+            await self._event(conn, tenant, channel.crisis, mode, me, chat.MESSAGE_MARKED, data, part, event_id)
             return view
 
     async def _changed(
@@ -458,7 +460,7 @@ class ChatCore:
         channel: Channel,
         mode: Mode,
         me: Standing,
-        kind: ChatEventType,
+        kind: EventType[ChatEventData],
         row: asyncpg.Record,
     ) -> MessageView:
         view = view_of(row)
@@ -473,7 +475,7 @@ class ChatCore:
         crisis: str,
         mode: Mode,
         me: Standing | None,
-        kind: ChatEventType,
+        kind: EventType[ChatEventData],
         data: ChatEventData,
         logbook: LogbookPart | None = None,
         event_id: str | None = None,
@@ -483,14 +485,12 @@ class ChatCore:
             fields["id"] = event_id
         await append_event(
             conn,
-            CloudEvent(
-                source="panicsafe/chat",
-                type=event_type("chat", kind.value),
-                tenantid=tenant,
-                crisisid=crisis,
-                actorid=me.user if me else None,
+            kind.event(
+                data,
+                tenant=tenant,
+                crisis=crisis,
+                actor=me.user if me else None,
                 mode=mode,
-                data=data.model_dump(mode="json", exclude_none=True),
                 logbook=logbook,
                 **fields,
             ),
@@ -568,14 +568,13 @@ class ChatCore:
 
     async def on_gateway_event(self, conn: Connection, event: CloudEvent) -> None:
         """Default channels when a crisis is declared, a channel when a cell is created, read-only when closed."""
-        kind = event.short_type
-        if kind in ("crisis_declared", "cell_created"):
-            cells = event.data.get("cells")
-            request = ProvisionRequest(
-                crisis=event.crisisid, mode=event.mode, cells=cells if isinstance(cells, list) else []
-            )
+        if event.crisisid == NO_CRISIS:
+            return
+        if gateway.CRISIS_DECLARED.matches(event) or gateway.CELL_CREATED.matches(event):
+            cells = [CellRef(id=c["id"], name=c["name"], kind=c["kind"]) for c in event.data.get("cells") or []]
+            request = ProvisionRequest(crisis=event.crisisid, mode=event.mode, cells=cells)
             await self.provision_in(conn, event.tenantid, request)
-        elif kind == "crisis_closed":
+        elif gateway.CRISIS_CLOSED.matches(event):
             await self.close_crisis(conn, event.crisisid)
 
 

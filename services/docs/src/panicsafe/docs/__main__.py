@@ -1,8 +1,7 @@
 """Entry point: `python -m panicsafe.docs`."""
 
 from panicsafe.core.service import run_service
-from panicsafe.docs.app import build_spec
-from panicsafe.docs.settings import DocsSettings
+from panicsafe.docs.app import SPEC
 
 if __name__ == "__main__":
-    run_service(build_spec(), DocsSettings)
+    run_service(SPEC)

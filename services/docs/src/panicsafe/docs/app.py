@@ -1,13 +1,6 @@
-"""Composition root of the docs service."""
-
-from pathlib import Path
+"""Composition root of the docs service: no operations or tables of its own yet (health only)."""
 
 from panicsafe.core.service import ServiceSpec
-from panicsafe.core.versions import package_version
-from panicsafe.docs.handlers import router
+from panicsafe.docs.settings import DocsSettings
 
-MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-def build_spec() -> ServiceSpec:
-    return ServiceSpec(name="docs", version=package_version("panicsafe-docs"), router=router, migrations=MIGRATIONS)
+SPEC = ServiceSpec(name="docs", settings=DocsSettings)

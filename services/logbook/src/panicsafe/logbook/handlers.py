@@ -5,6 +5,7 @@ Every endpoint needs the gateway's actor token; the core decides need-to-know fr
 
 from __future__ import annotations
 
+from panicsafe.contracts import logbook
 from panicsafe.contracts.logbook import (
     AppendEntryRequest,
     CheckpointReply,
@@ -28,38 +29,38 @@ from panicsafe.logbook.exports import ExportStore, export_log
 
 
 def build_router(core: LogbookCore, exports: ExportStore | None) -> RpcRouter:
-    router = RpcRouter("logbook")
+    router = RpcRouter(logbook.SERVICE)
 
     def need_exports() -> ExportStore:
         if exports is None:
             raise unavailable("exports need the object store")
         return exports
 
-    @router.endpoint("append")
+    @router.handle(logbook.APPEND)
     async def append(request: AppendEntryRequest, ctx: RpcContext) -> EntryView:
         return await core.append_manual(ctx.require_actor(), request)
 
-    @router.endpoint("list")
+    @router.handle(logbook.LIST)
     async def list_entries(request: ListEntriesRequest, ctx: RpcContext) -> EntryPage:
         return await core.list_entries(ctx.require_actor(), request)
 
-    @router.endpoint("checkpoint")
+    @router.handle(logbook.CHECKPOINT)
     async def checkpoint(request: CheckpointRequest, ctx: RpcContext) -> CheckpointReply:
         return CheckpointReply(checkpoint=await core.latest_checkpoint(ctx.require_actor(), request))
 
-    @router.endpoint("inclusion_proof")
+    @router.handle(logbook.INCLUSION_PROOF)
     async def inclusion_proof(request: InclusionProofRequest, ctx: RpcContext) -> InclusionProofReply:
         return await core.inclusion_proof(ctx.require_actor(), request)
 
-    @router.endpoint("consistency_proof")
+    @router.handle(logbook.CONSISTENCY_PROOF)
     async def consistency_proof(request: ConsistencyProofRequest, ctx: RpcContext) -> ConsistencyProofReply:
         return await core.consistency_proof(ctx.require_actor(), request)
 
-    @router.endpoint("export")
+    @router.handle(logbook.EXPORT)
     async def export(request: ExportRequest, ctx: RpcContext) -> ExportReply:
         return await export_log(core, need_exports(), ctx.require_actor(), request)
 
-    @router.endpoint("export_chunk")
+    @router.handle(logbook.EXPORT_CHUNK)
     async def export_chunk(request: ExportChunkRequest, ctx: RpcContext) -> ExportChunk:
         return await need_exports().chunk(core.db, ctx.require_actor(), request)
 

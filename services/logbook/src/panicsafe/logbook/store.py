@@ -20,7 +20,8 @@ from typing import Any
 import asyncpg
 
 from panicsafe.contracts.errors import ErrorCode, FieldError
-from panicsafe.contracts.events import CloudEvent, LogbookKind, Mode, event_type
+from panicsafe.contracts.events import CloudEvent, LogbookKind, Mode
+from panicsafe.contracts.logbook import ENTRIES_RECORDED
 from panicsafe.core.bus.outbox import INSERT_OUTBOX, outbox_row
 from panicsafe.core.db.database import Connection
 from panicsafe.core.errors import ServiceError
@@ -29,7 +30,6 @@ from panicsafe.logbook.evidence.leaf import LeafTemplate, body_commitment, chain
 ZERO_HASH = bytes(32)
 # Notices of new entries for live views, written by the announcer (`announce`) a few times a second
 # at most per log, whatever the rate of appends: the bus stays light under load.
-NOTICE_TYPE = "entries_recorded"
 MAX_NOTICE_ENTRIES = 200
 MAX_ANNOUNCED = 2000  # per transaction; a backlog (after an outage) is announced over several
 
@@ -255,12 +255,14 @@ async def announce(conn: Connection, tenant: str, key: LogKey) -> int:
 
 
 def _notices(tenant: str, key: LogKey, rows: list[Any]) -> list[CloudEvent]:
-    """Notices on the bus for live views: the new entries' places and log lines, never their bodies."""
+    """Notices on the bus for live views: the new entries' places and log lines, never their bodies.
+
+    `data` is `EntriesRecorded`, written as plain dicts on this hot path (the tests parse it back)."""
     mode = Mode(key[1])
     return [
         CloudEvent(
-            source="panicsafe/logbook",
-            type=event_type("logbook", NOTICE_TYPE),
+            source=ENTRIES_RECORDED.source,
+            type=ENTRIES_RECORDED.type,
             tenantid=tenant,
             crisisid=key[0],
             mode=mode,

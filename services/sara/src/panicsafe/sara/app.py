@@ -1,13 +1,6 @@
-"""Composition root of the sara service."""
-
-from pathlib import Path
+"""Composition root of the sara service: no operations or tables of its own yet (health only)."""
 
 from panicsafe.core.service import ServiceSpec
-from panicsafe.core.versions import package_version
-from panicsafe.sara.handlers import router
+from panicsafe.sara.settings import SaraSettings
 
-MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-def build_spec() -> ServiceSpec:
-    return ServiceSpec(name="sara", version=package_version("panicsafe-sara"), router=router, migrations=MIGRATIONS)
+SPEC = ServiceSpec(name="sara", settings=SaraSettings)

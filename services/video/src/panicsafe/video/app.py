@@ -1,13 +1,6 @@
-"""Composition root of the video service."""
-
-from pathlib import Path
+"""Composition root of the video service: no operations or tables of its own yet (health only)."""
 
 from panicsafe.core.service import ServiceSpec
-from panicsafe.core.versions import package_version
-from panicsafe.video.handlers import router
+from panicsafe.video.settings import VideoSettings
 
-MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-def build_spec() -> ServiceSpec:
-    return ServiceSpec(name="video", version=package_version("panicsafe-video"), router=router, migrations=MIGRATIONS)
+SPEC = ServiceSpec(name="video", settings=VideoSettings)

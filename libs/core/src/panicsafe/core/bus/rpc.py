@@ -1,10 +1,11 @@
 """Typed request/reply over NATS: `rpc.<service>.<operation>`.
 
-Server side, a `RpcRouter` collects endpoints whose request and reply are pydantic models from
-`panicsafe.contracts`; `serve` registers them as a `nats.micro` service in a queue group so that
-replicas share the load. Every reply is `{"ok": true, "data": ...}` or
-`{"ok": false, "error": {"code", "message", "fields"}}`. Client side, `RpcClient.call` returns the
-typed reply or raises `ServiceError` with the stable code; no responder or a timeout is `unavailable`.
+Every operation is declared once in `panicsafe.contracts` (`Operation`: service, name, request and
+reply models). Server side, a `RpcRouter` collects a handler per declaration; `serve` registers
+them as a `nats.micro` service in a queue group so that replicas share the load. Every reply is
+`{"ok": true, "data": ...}` or `{"ok": false, "error": {"code", "message", "fields"}}`. Client side,
+`RpcClient.call(operation, request)` returns the typed reply or raises `ServiceError` with the
+stable code; no responder or a timeout is `unavailable`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, TypeVar, get_type_hints
+from typing import Any
 
 import nats.micro
 from nats.aio.client import Client
@@ -28,6 +29,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from pydantic import BaseModel, ValidationError
 
 from panicsafe.contracts.actor import Actor
+from panicsafe.contracts.declarations import Operation, Rep, Req
 from panicsafe.contracts.errors import ErrorCode, ErrorReply
 from panicsafe.core.errors import ServiceError
 from panicsafe.core.telemetry import (
@@ -42,8 +44,6 @@ from panicsafe.core.tokens import TokenError, TokenVerifier
 
 log = logging.getLogger(__name__)
 
-Req = TypeVar("Req", bound=BaseModel)
-Rep = TypeVar("Rep", bound=BaseModel)
 AUTHORIZATION = "Authorization"
 
 _durations = meter().create_histogram("rpc.server.duration", unit="ms", description="RPC handling time")
@@ -80,35 +80,35 @@ class Endpoint:
 
 
 class RpcRouter:
-    """The endpoints of one service, registered with `@router.endpoint("op")`."""
+    """The endpoints of one service, each registered by its declaration: `@router.handle(chat.SEND)`."""
 
     def __init__(self, service: str) -> None:
         self.service = service
         self.endpoints: dict[str, Endpoint] = {}
 
-    def endpoint(
-        self, operation: str, *, public: bool = False
+    def handle(
+        self, operation: Operation[Req, Rep]
     ) -> Callable[[Callable[[Req, RpcContext], Awaitable[Rep]]], Callable[[Req, RpcContext], Awaitable[Rep]]]:
-        """Register a handler `async def op(request: XRequest, ctx: RpcContext) -> XReply`."""
+        """Register `async def op(request: Req, ctx: RpcContext) -> Rep` as the handler of `operation`."""
+        if operation.service != self.service:
+            raise ValueError(f"{operation.subject} is not an operation of {self.service}")
 
         def register(
             fn: Callable[[Req, RpcContext], Awaitable[Rep]],
         ) -> Callable[[Req, RpcContext], Awaitable[Rep]]:
-            hints = get_type_hints(fn)
-            params = [v for k, v in hints.items() if k != "return"]
-            request_model, reply_model = params[0], hints["return"]
-            if operation in self.endpoints:
-                raise ValueError(f"rpc.{self.service}.{operation} registered twice")
-            self.endpoints[operation] = Endpoint(operation, request_model, reply_model, fn, public)
+            self._add(Endpoint(operation.name, operation.request, operation.reply, fn, operation.public))
             return fn
 
         return register
 
+    def _add(self, endpoint: Endpoint) -> None:
+        if endpoint.operation in self.endpoints:
+            raise ValueError(f"rpc.{self.service}.{endpoint.operation} registered twice")
+        self.endpoints[endpoint.operation] = endpoint
+
     def include(self, other: RpcRouter) -> None:
-        for op, endpoint in other.endpoints.items():
-            if op in self.endpoints:
-                raise ValueError(f"rpc.{self.service}.{op} registered twice")
-            self.endpoints[op] = endpoint
+        for endpoint in other.endpoints.values():
+            self._add(endpoint)
 
 
 def _encode_error(error: ServiceError) -> bytes:
@@ -242,20 +242,19 @@ class RpcClient:
 
     async def call(
         self,
-        service: str,
-        operation: str,
-        request: BaseModel,
-        reply_model: type[Rep],
+        operation: Operation[Req, Rep],
+        request: Req,
         *,
         token: str | None = None,
         timeout: float | None = None,
     ) -> Rep:
-        raw = await self.call_raw(
-            subject_for(service, operation), request.model_dump_json().encode(), token=token, timeout=timeout
-        )
+        """Call `operation` with `request`; the typed reply, or `ServiceError` with the stable code."""
+        if not isinstance(request, operation.request):
+            raise TypeError(f"{operation.subject} takes {operation.request.__name__}, not {type(request).__name__}")
+        raw = await self.call_raw(operation.subject, request.model_dump_json().encode(), token=token, timeout=timeout)
         envelope = json.loads(raw)
         if envelope.get("ok") is True:
-            return reply_model.model_validate(envelope.get("data"))
+            return operation.reply.model_validate(envelope.get("data"))
         raise ServiceError.from_body(ErrorReply.model_validate(envelope).error)
 
     async def call_raw(

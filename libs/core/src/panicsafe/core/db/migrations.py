@@ -1,5 +1,7 @@
-"""Alembic, configured in code: each service keeps `migrations/` with `env.py` and `versions/`.
+"""Alembic, configured in code: one environment for every service schema, shipped by core.
 
+A schema's revisions are core's base (`alembic/bus`: the outbox and processed-event tables, revision
+`0001`) followed by the service's own (`<service>/migrations/versions`, if it has tables of its own).
 The version table lives in the service's own schema; migrations run as `<schema>_owner`.
 """
 
@@ -10,31 +12,56 @@ from pathlib import Path
 
 from alembic import command, context
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, pool, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from panicsafe.core.db.database import asyncpg_dsn, check_schema_name
 
+ENVIRONMENT = Path(__file__).parent / "alembic"
+BASE_VERSIONS = ENVIRONMENT / "bus"
 
-def alembic_config(migrations_dir: Path, owner_dsn: str, schema: str) -> Config:
+
+def version_locations(migrations_dir: Path | None) -> list[Path]:
+    """Core's base revisions, then the service's own (`migrations_dir/versions`)."""
+    own = [] if migrations_dir is None else [migrations_dir / "versions"]
+    return [BASE_VERSIONS, *own]
+
+
+def alembic_config(migrations_dir: Path | None, owner_dsn: str, schema: str) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(migrations_dir))
+    config.set_main_option("script_location", str(ENVIRONMENT))
+    # A space-separated list: no path here has a space (checked, or Alembic would split it).
+    locations = [str(p) for p in version_locations(migrations_dir)]
+    if any(" " in p for p in locations):
+        raise ValueError(f"migration folders must not contain spaces: {locations}")
+    config.set_main_option("version_locations", " ".join(locations))
+    config.set_main_option("path_separator", "space")
     config.attributes["owner_dsn"] = owner_dsn
     config.attributes["schema"] = check_schema_name(schema)
     return config
 
 
-def upgrade(migrations_dir: Path, owner_dsn: str, schema: str, revision: str = "head") -> None:
+def head_revision(migrations_dir: Path | None) -> str:
+    """The single head a schema migrates to (a service's own, or core's base when it has none)."""
+    script = ScriptDirectory.from_config(alembic_config(migrations_dir, "postgresql://unused", "unused"))
+    heads = script.get_heads()
+    if len(heads) != 1:
+        raise ValueError(f"expected one migration head, found {heads}")
+    return heads[0]
+
+
+def upgrade(migrations_dir: Path | None, owner_dsn: str, schema: str, revision: str = "heads") -> None:
     """Bring the schema to `revision` (blocking: call through `asyncio.to_thread`)."""
     command.upgrade(alembic_config(migrations_dir, owner_dsn, schema), revision)
 
 
-async def upgrade_async(migrations_dir: Path, owner_dsn: str, schema: str) -> None:
+async def upgrade_async(migrations_dir: Path | None, owner_dsn: str, schema: str) -> None:
     await asyncio.to_thread(upgrade, migrations_dir, owner_dsn, schema)
 
 
 def run_env() -> None:
-    """The body of every service's `migrations/env.py`: online migrations only."""
+    """The body of core's `alembic/env.py`: online migrations only."""
     config = context.config
     schema = str(config.attributes["schema"])
     url = "postgresql+asyncpg://" + asyncpg_dsn(str(config.attributes["owner_dsn"])).removeprefix("postgresql://")

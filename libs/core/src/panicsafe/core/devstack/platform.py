@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from panicsafe.contracts.gateway import BootstrapDemoReply, BootstrapDemoRequest
-from panicsafe.contracts.health import DependencyStatus, HealthReply, HealthRequest
+from panicsafe.contracts.catalog import GATEWAY, SERVICE_NAMES
+from panicsafe.contracts.gateway import BOOTSTRAP_DEMO, BootstrapDemoReply, BootstrapDemoRequest
+from panicsafe.contracts.health import DependencyStatus, HealthReply, HealthRequest, health
 from panicsafe.core.bus.connection import connect_nats
 from panicsafe.core.bus.rpc import RpcClient
 from panicsafe.core.db.provision import ServiceRoles, provision_service
@@ -30,7 +31,7 @@ from panicsafe.core.devstack.stack import DevStack
 from panicsafe.core.errors import ServiceError
 from panicsafe.core.tokens import SigningKey, write_key_ring
 
-SERVICES = ("chat", "video", "logbook", "docs", "sara", "gateway")
+SERVICES = SERVICE_NAMES  # the registry's order: downstream services first, the gateway last
 # Gateway processes sharing its port: more than one, as in production (replicas), so that what runs
 # locally and in the tests depends on no state held by a single process; two fill a small machine.
 GATEWAY_WORKERS = 2
@@ -132,7 +133,7 @@ class Platform:
                 "TURN_REALM": turn.realm,
                 "TURN_SECRET_FILE": _secret_file(folder / "turn_secret", turn.secret),
             }
-        if name == "gateway":
+        if name == GATEWAY:
             values |= {
                 "HTTP_HOST": "127.0.0.1",
                 "HTTP_PORT": str(self.gateway_port),
@@ -186,7 +187,7 @@ class Platform:
                 )
                 # A health RPC reaches any instance of the queue group (another platform may share this
                 # NATS): this platform's own gateway must also answer on its own port.
-                if all_ok and ("gateway" not in self.services or await asyncio.to_thread(self._gateway_answers)):
+                if all_ok and (GATEWAY not in self.services or await asyncio.to_thread(self._gateway_answers)):
                     return healthy
                 await asyncio.sleep(0.2)
             missing = [n for n in self.services if n not in healthy or healthy[n].status != DependencyStatus.OK]
@@ -218,7 +219,7 @@ async def bootstrap_demo(nats_url: str) -> BootstrapDemoReply:
     """Development: the gateway creates the demo tenant and returns its administrator's enrolment link."""
     nc = await connect_nats(nats_url, "panicsafe-launcher")
     try:
-        return await RpcClient(nc).call("gateway", "bootstrap_demo", BootstrapDemoRequest(), BootstrapDemoReply)
+        return await RpcClient(nc).call(BOOTSTRAP_DEMO, BootstrapDemoRequest())
     finally:
         await nc.close()
 
@@ -226,7 +227,7 @@ async def bootstrap_demo(nats_url: str) -> BootstrapDemoReply:
 async def health_of(client: RpcClient, services: tuple[str, ...]) -> dict[str, HealthReply]:
     async def one(name: str) -> tuple[str, HealthReply | None]:
         try:
-            return name, await client.call(name, "health", HealthRequest(), HealthReply, timeout=3.0)
+            return name, await client.call(health(name), HealthRequest(), timeout=3.0)
         except ServiceError:
             return name, None
 

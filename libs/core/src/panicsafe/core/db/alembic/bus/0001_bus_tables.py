@@ -1,4 +1,4 @@
-"""Outbox and processed-event tables of the sara schema.
+"""Outbox and processed-event tables: the base of every service's schema, shipped once by core.
 
 Revision ID: 0001
 Revises:

@@ -1,3 +1,0 @@
-from panicsafe.core.db.migrations import run_env
-
-run_env()
