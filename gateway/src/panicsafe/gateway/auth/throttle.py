@@ -3,10 +3,13 @@
 Keys are the login *as typed* (`acct:<login>`) and the client address (`addr:<ip>`), whether or not
 the account exists: an unknown login locks exactly like a real one, so lockout reveals nothing.
 Failures are recorded in their own short transactions, so a failed login cannot roll them back.
+Time comes from the throttle's clock (the wall clock unless a test gives another), never from the
+database, so that delays and lock durations can be checked exactly.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -43,20 +46,28 @@ def lock_for(failures: int, policy: ThrottlePolicy, *, is_account: bool) -> time
     return policy.address_window if failures >= policy.address_budget else None
 
 
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
 class Throttle:
-    def __init__(self, db: Database, policy: ThrottlePolicy) -> None:
+    def __init__(self, db: Database, policy: ThrottlePolicy, *, clock: Callable[[], datetime] = wall_clock) -> None:
         self.db = db
         self.policy = policy
+        self.clock = clock
 
     async def locked(self, *keys: str) -> bool:
+        """Whether any of the keys is locked now (by a progressive delay or the full lockout)."""
         value = await self.db.pool.fetchval(
-            "SELECT bool_or(locked_until > now()) FROM auth_throttle WHERE key = ANY($1::text[])", list(keys)
+            "SELECT bool_or(locked_until > $2) FROM auth_throttle WHERE key = ANY($1::text[])",
+            list(keys),
+            self.clock(),
         )
         return bool(value)
 
     async def failure(self, *keys: str) -> set[str]:
         """Count one failure against each key; return the keys this failure locked for the full lockout."""
-        now = datetime.now(UTC)
+        now = self.clock()
         locked: set[str] = set()
         async with self.db.transaction() as conn:
             for key in keys:
