@@ -23,6 +23,7 @@ from panicsafe.gateway.auth import sessions
 from panicsafe.gateway.auth.access import AccessTokens
 from panicsafe.gateway.auth.sessions import IssuedSession
 from panicsafe.gateway.auth.throttle import Throttle, account_key, address_key
+from panicsafe.gateway.domain.wording import role_label
 from panicsafe.gateway.identity import passkeys, passwords, recovery, totp
 from panicsafe.gateway.identity.passkeys import PasskeyConfig
 from panicsafe.gateway.identity.qr import qr_svg
@@ -203,7 +204,7 @@ class AuthService:
             actor_id=user_id,
             crisis_id=str(crisis_id),
             mode=Mode(crisis["mode"]),
-            summary=f"{invitation['display_name']} rejoint la crise sur invitation (rôle {role}).",
+            summary=f"{invitation['display_name']} rejoint la crise sur invitation (rôle {role_label(role)}).",
             data={"user_id": user_id, "role": role, "previous_role": None},
             author=str(invitation["display_name"]),
         )
