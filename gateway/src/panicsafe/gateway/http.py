@@ -10,7 +10,7 @@ from typing import Any
 from cross_web import HTTPException
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from opentelemetry.trace import SpanKind
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -34,19 +34,10 @@ from panicsafe.gateway.graphql.limits import MAX_QUERY_BYTES, graphql_extensions
 from panicsafe.gateway.graphql.schema import build_schema
 from panicsafe.gateway.graphql_context import GatewayContext, GatewayServices
 from panicsafe.gateway.settings import GatewaySettings
+from panicsafe.gateway.webfiles import WebFiles, web_file_response
 
 MAX_AUTH_BODY = 65_536
 STATIC = Path(__file__).parent / "static"
-
-
-class ImmutableFiles(StaticFiles):
-    """Content-hashed build assets: a name never changes meaning, so browsers keep them."""
-
-    async def get_response(self, path: str, scope: Any) -> Response:
-        response = await super().get_response(path, scope)
-        if response.status_code == 200:
-            response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
-        return response
 
 
 def body_limit(path: str) -> int:
@@ -166,11 +157,12 @@ def create_app(runtime: Runtime[GatewaySettings], settings: GatewaySettings, ser
         ready = all(s.get("status") == DependencyStatus.OK for s in status.values())
         return JSONResponse({"ready": ready, "services": status}, status_code=200 if ready else 503)
 
-    # The web client at `/` (its hashed assets cached for good); without a build, the plain access page.
+    # The web client at `/` (its hashed assets cached for good, both sent pre-compressed); without a
+    # build, the plain access page.
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     web = settings.web_dist
     if web is not None and (web / "index.html").is_file():
-        app.mount("/assets", ImmutableFiles(directory=web / "assets"), name="assets")
+        app.mount("/assets", WebFiles(directory=web / "assets"), name="assets")
     home = web / "index.html" if web is not None and (web / "index.html").is_file() else STATIC / "index.html"
 
     @app.get("/favicon.ico", include_in_schema=False)
@@ -178,8 +170,8 @@ def create_app(runtime: Runtime[GatewaySettings], settings: GatewaySettings, ser
         return Response(status_code=204)
 
     @app.get("/", include_in_schema=False)
-    async def client_page() -> FileResponse:
-        return FileResponse(home, headers={"Cache-Control": "no-cache"})
+    async def client_page(request: Request) -> Response:
+        return web_file_response(home, request.headers, cache_control="no-cache")
 
     app.state.schema = schema
     return Edge(ExactPaths(app, {"/graphql": graphql, "/federation/graphql": federation}), body_limit)
