@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
+from panicsafe.contracts import chat
 from panicsafe.contracts.events import (
     NO_CRISIS,
     CloudEvent,
@@ -98,7 +99,7 @@ def test_nats_subject_with_and_without_crisis() -> None:
     with_crisis = make_event(crisisid=CRISIS)
     assert with_crisis.nats_subject == f"evt.{TENANT}.{CRISIS}.chat.message_posted"
     assert with_crisis.service == "chat"
-    assert with_crisis.short_type == "message_posted"
+    assert with_crisis.short_type == chat.MESSAGE_POSTED.name
 
     without_crisis = make_event()
     assert without_crisis.nats_subject == f"evt.{TENANT}._.chat.message_posted"
