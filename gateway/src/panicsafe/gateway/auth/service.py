@@ -423,13 +423,11 @@ class AuthService:
         failure: Any = None
         async with identity_lookup(self.db) as conn:
             row = await self._second_factor(conn, challenge_token)
-            used = await conn.fetchval(
-                "UPDATE recovery_codes SET used_at = now() WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL "
-                "RETURNING true",
-                row["user_id"],
-                recovery.hash_recovery_code(code),
+            # A locked account spends no code and no hashing work.
+            used = not await self.throttle.locked(account_key(row["login"])) and await take_recovery_code(
+                conn, str(row["user_id"]), code
             )
-            if not used or await self.throttle.locked(account_key(row["login"])):
+            if not used:
                 failure = row
             else:
                 session = await self._login_succeeded(conn, row, client, "code de secours")
@@ -556,13 +554,30 @@ class AuthService:
 
 
 async def replace_recovery_codes(conn: Connection, user_id: str, tenant_id: str) -> list[str]:
+    """Ten fresh codes for the user, stored as salted Argon2id hashes; the previous ones are gone."""
     codes = recovery.new_recovery_codes()
+    hashes = await asyncio.gather(*(asyncio.to_thread(recovery.hash_recovery_code, code) for code in codes))
     await conn.execute("DELETE FROM recovery_codes WHERE user_id = $1", user_id)
     await conn.executemany(
         "INSERT INTO recovery_codes (user_id, tenant_id, code_hash) VALUES ($1, $2, $3)",
-        [(user_id, tenant_id, recovery.hash_recovery_code(code)) for code in codes],
+        [(user_id, tenant_id, hashed) for hashed in hashes],
     )
     return codes
+
+
+async def take_recovery_code(conn: Connection, user_id: str, code: str) -> bool:
+    """Mark the user's unused code `code` used; False if it is not one (each candidate: one Argon2id check)."""
+    stored = await conn.fetch("SELECT code_hash FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL", user_id)
+    matched = await asyncio.to_thread(recovery.matching_code, code, [r["code_hash"] for r in stored])
+    if matched is None:
+        return False
+    used = await conn.fetchval(
+        "UPDATE recovery_codes SET used_at = now() WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL "
+        "RETURNING true",
+        user_id,
+        matched,
+    )
+    return bool(used)
 
 
 def _uuid(token: str) -> str:

@@ -18,8 +18,9 @@ MAX_LENGTH = 256
 MIN_SCORE = 3
 MIN_PERSONAL_TOKEN = 4
 
-# OWASP minimum for Argon2id: 19 MiB, 2 iterations, 1 lane.
-_HASHER = PasswordHasher(type=Type.ID, time_cost=2, memory_cost=19456, parallelism=1)
+# OWASP minimum for Argon2id: 19 MiB, 2 iterations, 1 lane. Recovery codes use it too (`recovery`).
+ARGON2ID = PasswordHasher(type=Type.ID, time_cost=2, memory_cost=19456, parallelism=1)
+_HASHER = ARGON2ID
 _DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(32))
 # zxcvbn stores the user inputs in a module-level dictionary: calls must not interleave.
 _ZXCVBN_LOCK = threading.Lock()
