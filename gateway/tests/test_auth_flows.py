@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import secrets
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gwclient import (
@@ -15,8 +19,11 @@ from gwclient import (
     new_tenant_admin,
     session_of,
 )
+from nats.aio.client import Client
 from softauthn import SoftAuthenticator
 
+from panicsafe.contracts.events import CloudEvent
+from panicsafe.gateway.auth.sessions import csrf_for
 from panicsafe.gateway.bootstrap import create_tenant
 
 
@@ -26,7 +33,25 @@ async def refresh(client: Any, refresh_token: str, csrf: str, **headers: str) ->
     )
 
 
-async def test_totp_journey_with_refresh_reuse_and_logout(gateway: GatewayUnderTest) -> None:
+async def tenant_events(
+    nc: Client, tenant_id: str, done: Callable[[list[CloudEvent]], bool], timeout_s: float = 30.0
+) -> list[CloudEvent]:
+    """The gateway's tenant-level events on the bus, fetched until `done` holds (or the time is up)."""
+    subscription = await nc.jetstream().pull_subscribe(f"evt.{tenant_id}._.gateway.*")
+    events: list[CloudEvent] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while not done(events) and time.monotonic() < deadline:
+            try:
+                events += [CloudEvent.model_validate_json(m.data) for m in await subscription.fetch(50, timeout=1)]
+            except TimeoutError:
+                continue
+    finally:
+        await subscription.unsubscribe()
+    return events
+
+
+async def test_totp_journey_with_refresh_reuse_and_logout(gateway: GatewayUnderTest, nc: Client) -> None:
     async with gateway.client() as client:
         tenant = await create_tenant(
             gateway.db,
@@ -78,10 +103,25 @@ async def test_totp_journey_with_refresh_reuse_and_logout(gateway: GatewayUnderT
             "code"
         ] == "unauthenticated"
         assert (await refresh(client, fresh.refresh, fresh.csrf)).status_code == 401
-        events = await gateway.admin_sql(
-            "SELECT count(*) AS n FROM gateway.outbox WHERE subject LIKE $1", f"evt.{account.tenant_id}._.gateway.%"
-        )
-        assert events[0]["n"] >= 0  # the relay may already have published them: checked in the events test
+
+    # Each step of the journey is a security event of the account on the bus, for the main courante.
+    expected = Counter(
+        {"invitation_accepted": 1, "factor_enrolled": 1, "login_succeeded": 2, "session_revoked": 1, "logout": 1}
+    )
+
+    def journey(events: list[CloudEvent]) -> Counter[str]:
+        return Counter(e.short_type for e in events if e.short_type in expected)
+
+    events = await tenant_events(nc, account.tenant_id, lambda seen: journey(seen) >= expected)
+    assert journey(events) == expected
+    mine = [e for e in events if e.short_type in expected]
+    assert {e.actorid for e in mine} == {account.user_id}
+    revoked = next(e for e in mine if e.short_type == "session_revoked")
+    assert revoked.data == {"session_id": rotated.session_id, "reason": "refresh_reuse"}
+    for event in mine:
+        assert event.logbook is not None and event.logbook.summary
+        text = event.model_dump_json()
+        assert PASSWORD not in text and account.recovery_codes[0] not in text and session.refresh not in text
 
 
 async def test_refresh_needs_csrf_and_same_origin(gateway: GatewayUnderTest) -> None:
@@ -159,29 +199,87 @@ async def test_unknown_user_and_wrong_password_answer_the_same(gateway: GatewayU
 
 
 async def test_twenty_wrong_passwords_lock_the_account(gateway: GatewayUnderTest) -> None:
+    """The deployed gateway locks at exactly the 20th failure, for 15 minutes (delays: test_lockout.py)."""
+
+    async def throttled(login: str) -> Any:
+        rows = await gateway.admin_sql(
+            "SELECT failures, locked_until FROM gateway.auth_throttle WHERE key = $1", f"acct:{login}"
+        )
+        return rows[0]
+
     async with gateway.client() as client:
         account = await new_tenant_admin(gateway, client)
         ghost = f"ghost-{secrets.token_hex(4)}"
         answers = set()
-        for _ in range(20):
+
+        async def fail_both() -> None:
             for login in (account.login, ghost):
                 response = await client.post("/auth/login", json={"login": login, "password": "mauvais-mot-de-passe"})
                 answers.add((response.status_code, response.text))
+
+        for _ in range(19):
+            await fail_both()
+        for login in (account.login, ghost):  # a progressive delay so far (at most a minute), not the lockout
+            row = await throttled(login)
+            assert row["failures"] == 19
+            assert row["locked_until"] <= datetime.now(UTC) + timedelta(seconds=60)
+        before = datetime.now(UTC)
+        await fail_both()
+        after = datetime.now(UTC)
         assert len(answers) == 1  # the real and the unknown account answered alike, every time
+        for login in (account.login, ghost):
+            row = await throttled(login)
+            assert row["failures"] == 20
+            assert before + timedelta(minutes=15) <= row["locked_until"] <= after + timedelta(minutes=15)
         locked = await client.post("/auth/login", json={"login": account.login, "password": PASSWORD})
         assert locked.status_code == 401
         assert (locked.status_code, locked.text) in answers  # locked looks like wrong: nothing leaks
-        rows = await gateway.admin_sql(
-            "SELECT failures, locked_until > now() AS locked FROM gateway.auth_throttle WHERE key = $1",
-            f"acct:{account.login}",
-        )
-        assert rows[0]["locked"] is True
-        assert rows[0]["failures"] >= 20
         # The lock holds even with the right second factor path: no challenge is ever issued.
         await gateway.admin_sql("DELETE FROM gateway.auth_throttle WHERE key = $1", f"acct:{account.login}")
         assert (
             await client.post("/auth/login", json={"login": account.login, "password": PASSWORD})
         ).status_code == 200
+
+
+async def test_a_password_alone_opens_no_session(gateway: GatewayUnderTest) -> None:
+    """The right password yields only a second-factor challenge: no access token, no refresh cookie."""
+    async with gateway.client() as client:
+        account = await new_tenant_admin(gateway, client)
+        sessions_before = await gateway.admin_sql(
+            "SELECT count(*) AS n FROM gateway.sessions WHERE user_id = $1", account.user_id
+        )
+        step = await client.post("/auth/login", json={"login": account.login, "password": PASSWORD})
+        assert step.status_code == 200
+        assert set(step.json()) == {"challenge", "methods"}
+        assert "set-cookie" not in step.headers
+        challenge = step.json()["challenge"]
+        # The challenge is no credential: not as a bearer token, not as a refresh cookie.
+        assert (
+            await client.post(
+                "/graphql", json={"query": "{ me { login } }"}, headers={"Authorization": f"Bearer {challenge}"}
+            )
+        ).json()["errors"][0]["extensions"]["code"] == "unauthenticated"
+        assert (
+            await client.post("/auth/reauth", json={"code": "000000"}, headers={"Authorization": f"Bearer {challenge}"})
+        ).status_code == 401
+        assert (await refresh(client, challenge, csrf_for(challenge))).status_code == 401
+        sessions_after = await gateway.admin_sql(
+            "SELECT count(*) AS n FROM gateway.sessions WHERE user_id = $1", account.user_id
+        )
+        assert sessions_after[0]["n"] == sessions_before[0]["n"]
+
+        # An account that set its password but never enrolled a factor cannot log in with it at all.
+        tenant = await create_tenant(
+            gateway.db, name="GHT Sans facteur", region="HDF", admin_login=f"n-{secrets.token_hex(3)}", admin_name="N"
+        )
+        started = await client.post(
+            "/auth/enrol/password", json={"token": tenant.invitation_token, "password": PASSWORD}
+        )
+        assert started.status_code == 200
+        assert "set-cookie" not in started.headers and "accessToken" not in started.json()
+        half = await client.post("/auth/login", json={"login": tenant.admin_login, "password": PASSWORD})
+        assert half.status_code == 401
+        assert "set-cookie" not in half.headers and "challenge" not in half.json()
 
 
 async def test_weak_password_is_refused_with_reasons(gateway: GatewayUnderTest) -> None:
