@@ -16,9 +16,11 @@ from typing import Any
 import asyncpg
 
 from panicsafe.chat import search as blind
-from panicsafe.chat import store
 from panicsafe.chat.domain import SendLimiter, Standing, standing
-from panicsafe.chat.store import Channel
+from panicsafe.chat.store import channels as channel_rows
+from panicsafe.chat.store import messages as message_rows
+from panicsafe.chat.store import search as search_rows
+from panicsafe.chat.store.channels import Channel
 from panicsafe.contracts import chat, gateway
 from panicsafe.contracts.actor import Actor
 from panicsafe.contracts.chat import (
@@ -127,14 +129,14 @@ class ChatCore:
             return await self.provision_in(conn, tenant, request)
 
     async def provision_in(self, conn: Connection, tenant: str, request: ProvisionRequest) -> int:
-        await store.upsert_crisis(conn, tenant, request.crisis, request.mode.value)
+        await channel_rows.upsert_crisis(conn, tenant, request.crisis, request.mode.value)
         created: list[tuple[str, ChannelKind, str, str | None]] = []
-        for kind, name in store.DEFAULT_CHANNELS:
-            channel_id = await store.insert_default_channel(conn, tenant, request.crisis, kind.value, name)
+        for kind, name in channel_rows.DEFAULT_CHANNELS:
+            channel_id = await channel_rows.insert_default_channel(conn, tenant, request.crisis, kind.value, name)
             if channel_id:
                 created.append((channel_id, kind, name, None))
         for cell in request.cells:
-            channel_id = await store.insert_cell_channel(conn, tenant, request.crisis, cell.id, cell.name)
+            channel_id = await channel_rows.insert_cell_channel(conn, tenant, request.crisis, cell.id, cell.name)
             if channel_id:
                 created.append((channel_id, ChannelKind.CELL, cell.name, cell.id))
         for channel_id, kind, name, cell_id in created:
@@ -143,10 +145,10 @@ class ChatCore:
         return len(created)
 
     async def close_crisis(self, conn: Connection, crisis: str) -> None:
-        await store.close_crisis(conn, crisis)
+        await channel_rows.close_crisis(conn, crisis)
 
     async def _crisis(self, conn: Connection, crisis: str) -> tuple[Mode, bool]:
-        row = await store.crisis(conn, crisis)
+        row = await channel_rows.crisis(conn, crisis)
         if row is None:
             raise not_found("Messagerie de cette crise pas encore prête.")
         return Mode(row["mode"]), bool(row["closed"])
@@ -157,10 +159,10 @@ class ChatCore:
         me = standing(actor, request.crisis)
         async with self.db.tenant(actor.tenant) as conn:
             await self._crisis(conn, request.crisis)
-            visible = [c for c in await store.channels(conn, request.crisis) if me.reads(c.audience)]
+            visible = [c for c in await channel_rows.channels(conn, request.crisis) if me.reads(c.audience)]
             ids = [c.id for c in visible]
-            markers = await store.read_markers(conn, me.user, ids)
-            counts = await store.unread(conn, me.user, sorted(me.cells), markers, ids)
+            markers = await channel_rows.read_markers(conn, me.user, ids)
+            counts = await channel_rows.unread(conn, me.user, sorted(me.cells), markers, ids)
         return ChannelList(
             channels=[self._channel_view(me, c, markers.get(c.id, 0), counts.get(c.id, (0, 0))) for c in visible]
         )
@@ -209,9 +211,9 @@ class ChatCore:
             mode, closed = await self._crisis(conn, request.crisis)
             if closed:
                 raise conflict("La crise est close.")
-            if request.cell is not None and request.cell not in await store.cell_ids(conn, request.crisis):
+            if request.cell is not None and request.cell not in await channel_rows.cell_ids(conn, request.crisis):
                 raise not_found("Cellule inconnue pour cette crise.")
-            channel_id = await store.insert_channel(
+            channel_id = await channel_rows.insert_channel(
                 conn,
                 tenant=actor.tenant,
                 crisis_id=request.crisis,
@@ -224,22 +226,22 @@ class ChatCore:
             )
             if channel_id is None:  # that direct conversation exists: the same one is returned
                 assert direct_key is not None
-                channel_id = await store.direct_channel(conn, request.crisis, direct_key)
+                channel_id = await channel_rows.direct_channel(conn, request.crisis, direct_key)
                 assert channel_id is not None
             else:
-                created = await store.channel(conn, channel_id)
+                created = await channel_rows.channel(conn, channel_id)
                 assert created is not None
                 data = ChatEventData(channel=channel_id, audience=created.audience, channel_name=created.name)
                 await self._event(conn, actor.tenant, request.crisis, mode, me, chat.CHANNEL_CREATED, data)
-            found = await store.channel(conn, channel_id)
+            found = await channel_rows.channel(conn, channel_id)
         assert found is not None
         return self._channel_view(me, found, 0, (0, 0))
 
     async def get_channel(self, actor: Actor, request: ChannelRef) -> ChannelView:
         async with self.db.tenant(actor.tenant) as conn:
             channel, me = await self._readable(conn, actor, request.channel)
-            markers = await store.read_markers(conn, me.user, [channel.id])
-            counts = await store.unread(conn, me.user, sorted(me.cells), markers, [channel.id])
+            markers = await channel_rows.read_markers(conn, me.user, [channel.id])
+            counts = await channel_rows.unread(conn, me.user, sorted(me.cells), markers, [channel.id])
         return self._channel_view(me, channel, markers.get(channel.id, 0), counts.get(channel.id, (0, 0)))
 
     async def set_members(self, actor: Actor, request: SetMembersRequest) -> ChannelView:
@@ -250,9 +252,9 @@ class ChatCore:
             if not me.may_write(channel.audience):
                 raise forbidden("Réservé aux membres du canal.")
             mode, _ = await self._crisis(conn, channel.crisis)
-            await store.add_members(conn, actor.tenant, channel.id, sorted(set(request.add)))
-            await store.remove_members(conn, channel.id, sorted(set(request.remove)))
-            updated = await store.channel(conn, channel.id)
+            await channel_rows.add_members(conn, actor.tenant, channel.id, sorted(set(request.add)))
+            await channel_rows.remove_members(conn, channel.id, sorted(set(request.remove)))
+            updated = await channel_rows.channel(conn, channel.id)
             assert updated is not None
             if not updated.members:
                 raise invalid("Un canal privé garde au moins un membre.")
@@ -264,7 +266,7 @@ class ChatCore:
         self, conn: Connection, actor: Actor, channel_id: str, *, lock: bool = False
     ) -> tuple[Channel, Standing]:
         """The channel, if the actor may read it; an unknown channel and a hidden one look the same."""
-        channel = await store.channel(conn, channel_id, lock=lock)
+        channel = await channel_rows.channel(conn, channel_id, lock=lock)
         if channel is None:
             raise not_found(NO_CHANNEL)
         membership = actor.membership(channel.crisis)
@@ -292,7 +294,7 @@ class ChatCore:
         tenant = actor.tenant
         async with self.db.tenant(tenant) as conn:
             channel, me, mode = await self._writable(conn, actor, request.channel)
-            existing = await store.message_by_client_id(conn, channel.id, me.user, request.client_id)
+            existing = await message_rows.message_by_client_id(conn, channel.id, me.user, request.client_id)
         if existing is not None:
             return SendReply(message=view_of(existing), duplicate=True)
         if not self.limiter.allow(f"{tenant}/{me.user}"):
@@ -303,14 +305,17 @@ class ChatCore:
         terms = blind.terms(key, channel.crisis, blind.words(request.text))
         try:
             async with self.db.tenant(tenant) as conn:
-                if request.reply_to is not None and await store.message_channel(conn, request.reply_to) != channel.id:
+                if (
+                    request.reply_to is not None
+                    and await message_rows.message_channel(conn, request.reply_to) != channel.id
+                ):
                     raise not_found("Le message auquel vous répondez n'est pas dans ce canal.")
-                if request.mention_cells and not set(request.mention_cells) <= await store.cell_ids(
+                if request.mention_cells and not set(request.mention_cells) <= await channel_rows.cell_ids(
                     conn, channel.crisis
                 ):
                     raise invalid("Cellule mentionnée inconnue pour cette crise.")
-                seq, rev = await store.bump(conn, channel.id, new_message=True)
-                row = await store.insert_message(
+                seq, rev = await channel_rows.bump(conn, channel.id, new_message=True)
+                row = await message_rows.insert_message(
                     conn,
                     id=message_id,
                     tenant=tenant,
@@ -330,19 +335,19 @@ class ChatCore:
                 if row is None:
                     raise _Duplicate
                 posted = int(row["created_at"].timestamp() * 1_000_000)
-                await store.index_terms(conn, tenant, channel.crisis, channel.id, seq, posted, terms)
+                await search_rows.index_terms(conn, tenant, channel.crisis, channel.id, seq, posted, terms)
                 view = view_of(row)
                 data = ChatEventData(channel=channel.id, audience=channel.audience, message=view)
                 await self._event(conn, tenant, channel.crisis, mode, me, chat.MESSAGE_POSTED, data)
         except _Duplicate:
             async with self.db.tenant(tenant) as conn:
-                again = await store.message_by_client_id(conn, channel.id, me.user, request.client_id)
+                again = await message_rows.message_by_client_id(conn, channel.id, me.user, request.client_id)
             assert again is not None
             return SendReply(message=view_of(again), duplicate=True)
         return SendReply(message=view, duplicate=False)
 
     async def _channel_of(self, conn: Connection, message_id: str) -> str:
-        channel_id = await store.message_channel(conn, message_id)
+        channel_id = await message_rows.message_channel(conn, message_id)
         if channel_id is None:
             raise not_found("Message introuvable.")
         return channel_id
@@ -352,7 +357,7 @@ class ChatCore:
     ) -> tuple[asyncpg.Record, Channel, Standing, Mode]:
         """A message to change, locked, in a channel the actor may write to."""
         channel, me, mode = await self._writable(conn, actor, await self._channel_of(conn, message_id), lock=True)
-        row = await store.message(conn, message_id, lock=True)
+        row = await message_rows.message(conn, message_id, lock=True)
         assert row is not None
         return row, channel, me, mode
 
@@ -367,15 +372,15 @@ class ChatCore:
                 raise conflict("Ce message a été retiré.")
             version = int(row["version"]) + 1
             body = await self.cipher.encrypt(tenant, row["id"], request.text.encode(), purpose=message_purpose(version))
-            await store.keep_version(conn, tenant, row, me.label)
-            _, rev = await store.bump(conn, channel.id, new_message=False)
-            updated = await store.update_message(
+            await message_rows.keep_version(conn, tenant, row, me.label)
+            _, rev = await channel_rows.bump(conn, channel.id, new_message=False)
+            updated = await message_rows.update_message(
                 conn, row["id"], rev, "version = $3, body = $4, edited_at = clock_timestamp()", version, body
             )
-            await store.unindex(conn, channel.id, row["seq"])
+            await search_rows.unindex(conn, channel.id, row["seq"])
             terms = blind.terms(key, channel.crisis, blind.words(request.text))
             posted = int(row["created_at"].timestamp() * 1_000_000)
-            await store.index_terms(conn, tenant, channel.crisis, channel.id, row["seq"], posted, terms)
+            await search_rows.index_terms(conn, tenant, channel.crisis, channel.id, row["seq"], posted, terms)
             return await self._changed(conn, tenant, channel, mode, me, chat.MESSAGE_EDITED, updated)
 
     async def redact(self, actor: Actor, request: RedactRequest) -> MessageView:
@@ -386,13 +391,13 @@ class ChatCore:
                 raise forbidden("Seuls l'auteur et les responsables de crise retirent un message.")
             if row["redacted_at"] is not None:
                 return view_of(row)
-            await store.keep_version(conn, tenant, row, me.label)
-            _, rev = await store.bump(conn, channel.id, new_message=False)
+            await message_rows.keep_version(conn, tenant, row, me.label)
+            _, rev = await channel_rows.bump(conn, channel.id, new_message=False)
             label = me.label + (f" ({request.reason.strip()})" if request.reason.strip() else "")
-            updated = await store.update_message(
+            updated = await message_rows.update_message(
                 conn, row["id"], rev, "body = NULL, redacted_at = clock_timestamp(), redacted_by = $3", label[:300]
             )
-            await store.unindex(conn, channel.id, row["seq"])
+            await search_rows.unindex(conn, channel.id, row["seq"])
             return await self._changed(conn, tenant, channel, mode, me, chat.MESSAGE_REDACTED, updated)
 
     async def pin(self, actor: Actor, request: PinRequest) -> MessageView:
@@ -403,13 +408,13 @@ class ChatCore:
                 raise conflict("Ce message a été retiré.")
             if (row["pinned_at"] is not None) == request.pinned:
                 return view_of(row)
-            _, rev = await store.bump(conn, channel.id, new_message=False)
+            _, rev = await channel_rows.bump(conn, channel.id, new_message=False)
             if request.pinned:
-                updated = await store.update_message(
+                updated = await message_rows.update_message(
                     conn, row["id"], rev, "pinned_at = clock_timestamp(), pinned_by = $3", me.label
                 )
             else:
-                updated = await store.update_message(conn, row["id"], rev, "pinned_at = NULL, pinned_by = NULL")
+                updated = await message_rows.update_message(conn, row["id"], rev, "pinned_at = NULL, pinned_by = NULL")
             return await self._changed(conn, tenant, channel, mode, me, chat.MESSAGE_PINNED, updated)
 
     async def mark(self, actor: Actor, request: MarkRequest) -> MessageView:
@@ -424,8 +429,8 @@ class ChatCore:
                     return view_of(row)  # already in the main courante: once is enough
                 raise conflict(f"Ce message est déjà inscrit à la main courante ({row['marked_kind']}).")
             text = await self.cipher.decrypt(tenant, row["id"], row["body"], purpose=message_purpose(row["version"]))
-            _, rev = await store.bump(conn, channel.id, new_message=False)
-            updated = await store.update_message(
+            _, rev = await channel_rows.bump(conn, channel.id, new_message=False)
+            updated = await message_rows.update_message(
                 conn,
                 row["id"],
                 rev,
@@ -501,7 +506,7 @@ class ChatCore:
     async def history(self, actor: Actor, request: HistoryRequest) -> MessagePage:
         async with self.db.tenant(actor.tenant) as conn:
             channel, _ = await self._readable(conn, actor, request.channel)
-            rows = await store.history(
+            rows = await message_rows.history(
                 conn, channel.id, after=request.after, before=request.before, limit=request.first + 1
             )
         return MessagePage(messages=[view_of(r) for r in rows[: request.first]], has_more=len(rows) > request.first)
@@ -509,24 +514,24 @@ class ChatCore:
     async def changes(self, actor: Actor, request: ChangesRequest) -> MessagePage:
         async with self.db.tenant(actor.tenant) as conn:
             channel, _ = await self._readable(conn, actor, request.channel)
-            rows = await store.changes(conn, channel.id, request.after_rev, request.first + 1)
+            rows = await message_rows.changes(conn, channel.id, request.after_rev, request.first + 1)
         return MessagePage(messages=[view_of(r) for r in rows[: request.first]], has_more=len(rows) > request.first)
 
     async def pinned(self, actor: Actor, request: ChannelRef) -> MessagePage:
         async with self.db.tenant(actor.tenant) as conn:
             channel, _ = await self._readable(conn, actor, request.channel)
-            rows = await store.pinned(conn, channel.id)
+            rows = await message_rows.pinned(conn, channel.id)
         return MessagePage(messages=[view_of(r) for r in rows], has_more=False)
 
     async def versions(self, actor: Actor, request: MessageRef) -> VersionsReply:
         """The edit history; that of a retracted message only for the crisis' leaders (evidence)."""
         async with self.db.tenant(actor.tenant) as conn:
             _, me = await self._readable(conn, actor, await self._channel_of(conn, request.message))
-            row = await store.message(conn, request.message)
+            row = await message_rows.message(conn, request.message)
             assert row is not None
             if row["redacted_at"] is not None and not me.leads:
                 raise forbidden("L'historique d'un message retiré est réservé aux responsables de crise.")
-            kept = await store.versions(conn, row["id"])
+            kept = await message_rows.versions(conn, row["id"])
         versions = [
             VersionView(
                 version=v["version"],
@@ -541,10 +546,10 @@ class ChatCore:
     async def mark_read(self, actor: Actor, request: ReadMarkerRequest) -> ChannelView:
         async with self.db.tenant(actor.tenant) as conn:
             channel, me = await self._readable(conn, actor, request.channel)
-            seq = await store.set_read_marker(
+            seq = await channel_rows.set_read_marker(
                 conn, actor.tenant, channel.id, me.user, min(request.seq, channel.last_seq)
             )
-            counts = await store.unread(conn, me.user, sorted(me.cells), {channel.id: seq}, [channel.id])
+            counts = await channel_rows.unread(conn, me.user, sorted(me.cells), {channel.id: seq}, [channel.id])
         return self._channel_view(me, channel, seq, counts.get(channel.id, (0, 0)))
 
     async def search(self, actor: Actor, request: SearchRequest) -> MessagePage:
@@ -555,13 +560,13 @@ class ChatCore:
         key = await self.keys.key(actor.tenant)
         terms = blind.terms(key, request.crisis, query_words)
         async with self.db.tenant(actor.tenant) as conn:
-            visible = [c for c in await store.channels(conn, request.crisis) if me.reads(c.audience)]
+            visible = [c for c in await channel_rows.channels(conn, request.crisis) if me.reads(c.audience)]
             ids = [c.id for c in visible]
             if request.channel is not None:
                 if request.channel not in ids:
                     raise not_found(NO_CHANNEL)
                 ids = [request.channel]
-            rows = await store.search(conn, request.crisis, terms, ids, request.first + 1)
+            rows = await search_rows.search(conn, request.crisis, terms, ids, request.first + 1)
         return MessagePage(messages=[view_of(r) for r in rows[: request.first]], has_more=len(rows) > request.first)
 
     # -- events of the gateway ----------------------------------------------------------------------

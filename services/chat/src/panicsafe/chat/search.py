@@ -23,6 +23,7 @@ import re
 import unicodedata
 import uuid
 
+from panicsafe.chat.store import search as store
 from panicsafe.core.crypto import TransitKeys
 from panicsafe.core.db.database import Database
 from panicsafe.core.errors import unavailable
@@ -73,16 +74,12 @@ class SearchKeys:
             if cached is not None:
                 return cached
             async with self.db.tenant(tenant) as conn:
-                wrapped = await conn.fetchval("SELECT wrapped FROM search_keys WHERE tenant_id = $1", tenant)
+                wrapped = await store.wrapped_key(conn, tenant)
             if wrapped is None:
                 _, fresh = await self.keys.data_key(tenant)
                 async with self.db.tenant(tenant) as conn:
-                    await conn.execute(
-                        "INSERT INTO search_keys (tenant_id, wrapped) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                        tenant,
-                        fresh,
-                    )
-                    wrapped = await conn.fetchval("SELECT wrapped FROM search_keys WHERE tenant_id = $1", tenant)
+                    await store.insert_wrapped_key(conn, tenant, fresh)
+                    wrapped = await store.wrapped_key(conn, tenant)
             if wrapped is None:
                 raise unavailable("clé de recherche indisponible")
             key = await self.keys.unwrap(tenant, wrapped)
