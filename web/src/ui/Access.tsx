@@ -39,11 +39,18 @@ export function Enrol({ token }: { token: string }) {
   const [invite, setInvite] = useState<Invitation | null>(null);
   const [started, setStarted] = useState<Started | null>(null);
   const [codes, setCodes] = useState<string[] | null>(null);
+  const [code, setCode] = useState("");
+  const [dead, setDead] = useState(false);
   const { error, setError, busy, run } = useAction();
 
   useEffect(() => {
-    post<Invitation>("/auth/invitation", { token }).then(setInvite, (e: unknown) => setError(message(e)));
+    post<Invitation>("/auth/invitation", { token }).then(setInvite, (e: unknown) => {
+      if (e instanceof ApiError && e.code === "not_found") setDead(true);
+      else setError(message(e));
+    });
   }, [token]);
+
+  if (dead) return <DeadInvitation />;
 
   const finish = (done: Enrolled) => {
     setCodes(done.recoveryCodes);
@@ -53,7 +60,7 @@ export function Enrol({ token }: { token: string }) {
 
   if (codes) {
     return (
-      <section class="card narrow">
+      <section class="card narrow" key="codes">
         <h1>Codes de secours</h1>
         <p>Chacun remplace une fois votre second facteur. Imprimez-les ou notez-les, puis rangez-les à l'abri.</p>
         <ol class="codes" data-testid="recovery-codes">
@@ -79,8 +86,9 @@ export function Enrol({ token }: { token: string }) {
   }
 
   if (started) {
+    // Keyed: the step before had password fields, and a reused input would show the password in clear.
     return (
-      <section class="card narrow">
+      <section class="card narrow" key="totp">
         <h1>Second facteur</h1>
         <p>Scannez ce code avec votre application d'authentification (FreeOTP, Aegis, Google Authenticator…).</p>
         <Svg class="qr" markup={started.totp.qrSvg} label="QR code de l'application d'authentification" />
@@ -90,13 +98,22 @@ export function Enrol({ token }: { token: string }) {
         <form
           onSubmit={(e) => {
             e.preventDefault();
-            const code = String(new FormData(e.currentTarget).get("code") ?? "");
             void run(async () => finish(await post<Enrolled>("/auth/enrol/totp", { enrolment: started.enrolment, code })));
           }}
         >
           <label>
             Code à 6 chiffres affiché par l'application
-            <input name="code" inputMode="numeric" autoComplete="one-time-code" pattern="[0-9 ]{6,7}" required />
+            <input
+              name="code"
+              type="text"
+              value={code}
+              onInput={(e) => setCode((e.target as HTMLInputElement).value)}
+              inputMode="numeric"
+              autoComplete="one-time-code"
+              pattern="[0-9 ]{6,7}"
+              maxLength={7}
+              required
+            />
           </label>
           {error && <p class="error" role="alert">{error}</p>}
           <button type="submit" disabled={busy}>Activer</button>
@@ -124,7 +141,7 @@ export function Enrol({ token }: { token: string }) {
   }
 
   return (
-    <section class="card narrow">
+    <section class="card narrow" key="password">
       <h1>Bienvenue</h1>
       {!invite && !error && <p aria-busy="true">Lecture de l'invitation…</p>}
       {invite && (
@@ -163,6 +180,26 @@ export function Enrol({ token }: { token: string }) {
 
 let pendingSession: Enrolled | null = null;
 
+/** An invitation link that has served, expired or been revoked: say so, and lead to the login page. */
+function DeadInvitation() {
+  return (
+    <section class="card narrow" key="dead" data-testid="dead-invitation">
+      <h1>Ce lien d'invitation n'est plus valable</h1>
+      <p>
+        Il a déjà servi à créer un compte, il a expiré ou il a été révoqué. Un
+        lien d'invitation ne sert qu'une fois.
+      </p>
+      <p>
+        Si vous avez déjà créé votre compte avec ce lien, connectez-vous avec votre identifiant et votre mot de passe.
+        Sinon, demandez une nouvelle invitation à la personne qui vous a invité·e.
+      </p>
+      <div class="actions">
+        <a class="button" href="#/">Aller à la page de connexion</a>
+      </div>
+    </section>
+  );
+}
+
 interface Challenge {
   challenge: string;
   methods: string[];
@@ -171,6 +208,7 @@ interface Challenge {
 export function Login() {
   const [challenge, setChallenge] = useState<Challenge | null>(null);
   const [recovery, setRecovery] = useState(false);
+  const [code, setCode] = useState("");
   const { error, busy, run } = useAction();
 
   const passkey = (challengeToken: string | null) =>
@@ -184,13 +222,13 @@ export function Login() {
 
   if (challenge) {
     const useRecovery = recovery || !challenge.methods.includes("totp");
+    // Keyed: the step before had the password field, which must not come back as the code field.
     return (
-      <section class="card narrow">
+      <section class="card narrow" key="second-factor">
         <h1>Second facteur</h1>
         <form
           onSubmit={(e) => {
             e.preventDefault();
-            const code = String(new FormData(e.currentTarget).get("code") ?? "");
             const path = useRecovery ? "/auth/login/recovery" : "/auth/login/totp";
             void run(async () => startSession(await post<SessionBody>(path, { challenge: challenge.challenge, code })));
           }}
@@ -199,8 +237,12 @@ export function Login() {
             {useRecovery ? "Code de secours" : "Code à 6 chiffres de votre application"}
             <input
               name="code"
+              type="text"
               required
+              value={code}
+              onInput={(e) => setCode((e.target as HTMLInputElement).value)}
               autoComplete="one-time-code"
+              autoCapitalize="none"
               inputMode={useRecovery ? "text" : "numeric"}
               key={useRecovery ? "recovery" : "totp"}
             />
@@ -209,7 +251,14 @@ export function Login() {
           <button type="submit" disabled={busy}>Se connecter</button>
         </form>
         <div class="actions">
-          <button type="button" class="link" onClick={() => setRecovery(!useRecovery)}>
+          <button
+            type="button"
+            class="link"
+            onClick={() => {
+              setRecovery(!useRecovery);
+              setCode("");
+            }}
+          >
             {useRecovery ? "Utiliser l'application" : "Utiliser un code de secours"}
           </button>
           {passkeysSupported && challenge.methods.includes("passkey") && (
@@ -223,7 +272,7 @@ export function Login() {
   }
 
   return (
-    <section class="card narrow">
+    <section class="card narrow" key="password">
       <h1>Connexion</h1>
       <form
         onSubmit={(e) => {
