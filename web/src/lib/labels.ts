@@ -43,3 +43,19 @@ export const CHANNEL: Record<ChatChannelKind, string> = {
   PRIVATE: "Privé",
   DIRECT: "Direct",
 };
+
+// Where a main courante entry came from: "manual" (typed in the main courante) or the service that wrote it.
+export const SOURCE: Record<string, string> = {
+  manual: "Saisie manuelle",
+  gateway: "Plateforme",
+  chat: "Messagerie",
+  video: "Visioconférence",
+  logbook: "Main courante",
+  docs: "Documents",
+  sara: "Moteur d'exercice",
+};
+
+/** The French name of an entry's source; one this client does not know yet is shown as it is. */
+export function sourceLabel(source: string): string {
+  return Object.hasOwn(SOURCE, source) ? SOURCE[source] : source;
+}

@@ -5,7 +5,7 @@ import type { CrisisQuery, ExportFormat, ExportMutation, LogbookKind, LogbookQue
 import { accessToken } from "../api/http";
 import { ADD_ENTRY, CRISIS, EXPORT, LOGBOOK, LOGBOOK_ENTRIES } from "../api/operations";
 import { dateTime } from "../lib/clock";
-import { KIND } from "../lib/labels";
+import { KIND, sourceLabel } from "../lib/labels";
 import { ExerciseBanner } from "./ExerciseBanner";
 import { message, useQuery } from "./hooks";
 import { needsFreshFactor, Reauth } from "./Reauth";
@@ -83,7 +83,8 @@ export function Logbook({ crisisId }: { crisisId: string }) {
           <li key={e.id} class={`entry ${e.kind.toLowerCase()}`}>
             <div class="meta">
               <span class="seq">n° {e.seq}</span> <span class="tag">{KIND[e.kind]}</span>{" "}
-              <time dateTime={e.occurredAt}>{dateTime(e.occurredAt)}</time> · {e.author} · {e.source}
+              <time dateTime={e.occurredAt}>{dateTime(e.occurredAt)}</time> · {e.author} ·{" "}
+              <span data-testid="source">source : {sourceLabel(e.source).toLowerCase()}</span>
               {e.rekeyed && <span class="muted"> · saisie a posteriori</span>}
             </div>
             <div class="summary">{e.summary}</div>

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from panicsafe.logbook.evidence.bundle import Bundle, BundleEntry, as_bundle
-from panicsafe.logbook.evidence.pdf import KIND_LABELS, local_time
+from panicsafe.logbook.evidence.pdf import KIND_LABELS, SOURCE_LABELS, local_time
 
 COLUMNS: Final = (
     "N°",
@@ -54,7 +54,7 @@ def _row(e: BundleEntry) -> list[str]:
         "oui" if e["rekeyed"] else "non",
         KIND_LABELS.get(e["kind"], e["kind"]),
         "exercice" if e["mode"] == "exercise" else "réel",
-        e["source"],
+        SOURCE_LABELS.get(e["source"], e["source"]),
         e["author"]["label"],
         e["author"]["id"] or "",
         e["cell"] or "",

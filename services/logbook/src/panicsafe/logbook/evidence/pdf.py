@@ -38,6 +38,16 @@ KIND_LABELS: Final = {
     "system": "Système",
 }
 MODE_LABELS: Final = {"real": "Crise réelle", "exercise": "EXERCICE"}
+# Where an entry came from: "manual" (typed in the main courante) or the service that wrote it.
+SOURCE_LABELS: Final = {
+    "manual": "Saisie manuelle",
+    "gateway": "Plateforme",
+    "chat": "Messagerie",
+    "video": "Visioconférence",
+    "logbook": "Main courante",
+    "docs": "Documents",
+    "sara": "Moteur d'exercice",
+}
 EXERCISE_BANNER: Final = "EXERCICE — EXERCICE — EXERCICE — ceci n'est pas une crise réelle"
 # Replaced by the page count at the end; as wide as a six-digit number, so that it always fits.
 PAGES_ALIAS: Final = "{pages}"
@@ -261,7 +271,8 @@ class _MainCourante(FPDF):
             head.append((("DejaVu", "B", 9.5, LATE), late))
         self.paragraph(head, LINE + 0.4)
         author = e["author"]["label"] + ("" if e["author"]["id"] is None else f" ({e['author']['id'][:8]})")
-        meta = f"Source : {e['source']} · Auteur : {author} · Cellule : {e['cell'] or '—'}"
+        source = SOURCE_LABELS.get(e["source"], e["source"])
+        meta = f"Source : {source} · Auteur : {author} · Cellule : {e['cell'] or '—'}"
         self.paragraph([(("DejaVu", "", 8.5, BLACK), meta)])
         if e["corrects"] is not None:
             self.paragraph([(("DejaVu", "B", 9, BLACK), f"Corrige l'entrée n° {e['corrects']}")])
