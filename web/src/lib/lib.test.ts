@@ -3,6 +3,8 @@ import { sinceT0 } from "./clock";
 import { mentioned } from "./mentions";
 import { Outbox, type KeyValue, type Outcome, type Pending } from "./outbox";
 import { cursors, emptyTimeline, merge, ordered } from "./timeline";
+import { onUnreadMentions, pageTitle, setUnreadMentions } from "./title";
+import { sourceLabel } from "./labels";
 
 class Memory implements KeyValue {
   data = new Map<string, string>();
@@ -112,5 +114,36 @@ describe("mentions", () => {
       cells: ["c1"],
     });
     expect(mentioned("Pas de mention ici", people, cells)).toEqual({ users: [], cells: [] });
+  });
+});
+
+describe("the tab's title", () => {
+  it("counts unread mentions in front, only when there are some", () => {
+    expect(pageTitle("Main courante", 0)).toBe("PanicSAFE — Main courante");
+    expect(pageTitle("Main courante", 2)).toBe("(2) PanicSAFE — Main courante");
+    expect(pageTitle(null, 1)).toBe("(1) PanicSAFE");
+    expect(pageTitle("Messagerie", 250)).toBe("(99+) PanicSAFE — Messagerie");
+  });
+
+  it("tells each listener the count, once per change", () => {
+    const seen: number[] = [];
+    const stop = onUnreadMentions((n) => seen.push(n));
+    setUnreadMentions(3);
+    setUnreadMentions(3);
+    setUnreadMentions(0);
+    stop();
+    setUnreadMentions(5);
+    expect(seen).toEqual([0, 3, 0]);
+    setUnreadMentions(0);
+  });
+});
+
+describe("an entry's source", () => {
+  it("is named in French, and shown as it is when unknown", () => {
+    expect(sourceLabel("manual")).toBe("Saisie manuelle");
+    expect(sourceLabel("chat")).toBe("Messagerie");
+    expect(sourceLabel("gateway")).toBe("Plateforme");
+    expect(sourceLabel("toString")).toBe("toString");
+    expect(sourceLabel("radio")).toBe("radio");
   });
 });

@@ -19,6 +19,7 @@ import { time } from "../lib/clock";
 import { CHANNEL, KIND } from "../lib/labels";
 import { mentioned } from "../lib/mentions";
 import { Outbox, type Outcome, type Pending } from "../lib/outbox";
+import { setUnreadMentions } from "../lib/title";
 import { cursors, emptyTimeline, merge, ordered, type Timeline } from "../lib/timeline";
 import { ExerciseBanner } from "./ExerciseBanner";
 import { message as errorText, useQuery } from "./hooks";
@@ -37,6 +38,7 @@ export function Chat({ crisisId }: { crisisId: string }) {
   const [error, setError] = useState<string | null>(null);
   const [pending, setPending] = useState<Pending[]>([]);
   const [replyTo, setReplyTo] = useState<Message | null>(null);
+  const [hidden, setHidden] = useState(document.hidden);
   const timelines = useRef(new Map<string, Timeline<Message>>());
   const loaded = useRef(new Set<string>());
   const outbox = useMemo(() => new Outbox(localStorage, `ps_outbox_${crisisId}`), [crisisId]);
@@ -117,19 +119,32 @@ export function Chat({ crisisId }: { crisisId: string }) {
       .catch((e: unknown) => setError(errorText(e)));
   }, [selected, apply]);
 
+  // A tab in the background reads nothing: its mentions stay unread, and are read once it is back.
+  useEffect(() => {
+    const changed = () => setHidden(document.hidden);
+    document.addEventListener("visibilitychange", changed);
+    return () => document.removeEventListener("visibilitychange", changed);
+  }, []);
+
+  // The tab's title tells the mentions not read yet: in the other channels, and in this one while the tab is hidden.
+  useEffect(() => {
+    setUnreadMentions(channels.reduce((n, c) => n + (c.id === selected && !hidden ? 0 : c.unreadMentions), 0));
+  }, [channels, selected, hidden]);
+  useEffect(() => () => setUnreadMentions(0), []);
+
   // Reading the selected channel moves its read marker.
   const current = selected ? ordered(timelines.current.get(selected) ?? emptyTimeline<Message>()) : [];
   const lastSeq = current.length ? current[current.length - 1].seq : 0;
   useEffect(() => {
     const channel = channels.find((c) => c.id === selected);
-    if (!selected || !channel || lastSeq <= channel.readSeq || document.hidden) return;
+    if (!selected || !channel || lastSeq <= channel.readSeq || hidden) return;
     const timer = setTimeout(() => {
       gql(MARK_READ, { channelId: selected, seq: lastSeq })
         .then(() => setChannels((cs) => cs.map((c) => (c.id === selected ? { ...c, readSeq: lastSeq, unread: 0, unreadMentions: 0 } : c))))
         .catch(() => undefined);
     }, 400);
     return () => clearTimeout(timer);
-  }, [selected, lastSeq, channels]);
+  }, [selected, lastSeq, channels, hidden]);
 
   const send = useCallback(
     async (item: Pending): Promise<Outcome> => {
