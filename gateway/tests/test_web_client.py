@@ -9,84 +9,54 @@ Screenshots of the main screens go to test-artifacts/screenshots/.
 
 from __future__ import annotations
 
-import re
-import secrets
 import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PASSWORD, Person, enrol, new_person, screenshot
+from browser import (
+    PASSWORD,
+    Person,
+    admin_and_crisis,
+    chromium,
+    enrol,
+    expect_empty_code_field,
+    export,
+    fresh_screenshots,
+    invite,
+    new_person,
+    open_chat,
+    say,
+    screenshot,
+)
 from gwclient import GatewayUnderTest, gql, session_of
-from playwright.async_api import Browser, Dialog, async_playwright, expect
-
-from panicsafe.gateway.bootstrap import create_tenant
+from playwright.async_api import Browser, Dialog, expect
 
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium (scripts/setup.sh)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    async with chromium() as launched:
+        yield launched
 
 
-async def admin_and_crisis(
-    gateway: GatewayUnderTest, browser: Browser, title: str, shots: bool, *, exercise: bool = False
-) -> Person:
-    """A new tenant's administrator, enrolled in the browser, on the home of a crisis they declared."""
-    tenant = await create_tenant(
-        gateway.db,
-        name=f"GHT {title}",
-        region="HDF",
-        admin_login=f"adm-{secrets.token_hex(4)}",
-        admin_name="Claire Directrice",
-        establishments=(("Centre hospitalier de Douai", "hospital"),),
-        share_with_region=False,
-    )
-    admin = await new_person(browser, gateway.url)
-    await enrol(admin, f"{gateway.url}/#/invitation/{tenant.invitation_token}", shot="enrolment" if shots else None)
-    page = admin.page
-    await page.get_by_role("button", name="Déclarer une crise").click()
-    await page.get_by_label("Intitulé").fill(title)
-    await page.get_by_label("Centre hospitalier de Douai").check()
-    if exercise:
-        await page.get_by_label("Exercice").check()
-    if shots:
-        await screenshot(page, "declare-crisis")
-    await page.get_by_role("button", name="Déclarer", exact=True).click()
-    await expect(page.get_by_test_id("crisis-home")).to_be_visible()
-    await expect(page.get_by_test_id("t0-clock")).to_have_text(re.compile(r"^T\+\d\d:\d\d$"))
-    return admin
-
-
-async def invite(admin: Person, name: str, login: str) -> str:
-    page = admin.page
-    await page.get_by_label("Nom affiché").fill(name)
-    await page.get_by_label("Identifiant de connexion").fill(login)
-    await page.get_by_role("button", name="Créer l'invitation").click()
-    link = page.get_by_test_id("invitation-link")
-    await expect(link).to_be_visible()
-    return (await link.text_content()) or ""
-
-
-async def open_chat(person: Person, crisis_url: str) -> None:
-    await person.page.goto(f"{crisis_url}/messagerie")
-    await expect(person.page.get_by_test_id("composer")).to_be_visible()
-
-
-async def say(person: Person, text: str) -> None:
-    composer = person.page.get_by_test_id("composer")
-    await composer.fill(text)
-    await composer.press("Enter")
+JOURNEY_SHOTS = {
+    "enrolment-totp",
+    "enrolment-recovery-codes",
+    "declare-crisis",
+    "crisis-home",
+    "invitation",
+    "crises",
+    "chat",
+    "chat-phone",
+    "main-courante",
+    "security",
+    "login",
+}
 
 
 async def test_the_crisis_cell_journey(gateway: GatewayUnderTest, browser: Browser, tmp_path: Path) -> None:
+    shots = fresh_screenshots()
     admin = await admin_and_crisis(gateway, browser, "Rançongiciel au CH de Douai", shots=True)
     crisis_url = admin.page.url  # .../#/crise/<id>
     await screenshot(admin.page, "crisis-home")
@@ -142,28 +112,17 @@ async def test_the_crisis_cell_journey(gateway: GatewayUnderTest, browser: Brows
     await page.get_by_label("Identifiant").fill(admin.login)
     await page.get_by_label("Mot de passe").fill(PASSWORD)
     await page.get_by_role("button", name="Continuer").click()
+    await expect_empty_code_field(page.get_by_label("Code à 6 chiffres"))
     await page.get_by_label("Code à 6 chiffres").fill(admin.code())
     await page.get_by_role("button", name="Se connecter").click()
     await expect(page.get_by_test_id("crisis-list")).to_contain_text("Rançongiciel au CH de Douai")
-    assert len(list((ARTIFACTS / "screenshots").glob("*.png"))) >= 11
+    # The folder was emptied when this session's browser started: these are this run's.
+    taken = {path.stem for path in shots.glob("*.png")}
+    assert not JOURNEY_SHOTS - taken, f"screenshots not taken: {JOURNEY_SHOTS - taken}"
 
 
 async def export_bundle(admin: Person, folder: Path) -> Path:
-    page = admin.page
-    async with page.expect_download(timeout=30_000) as download_info:
-        await page.get_by_test_id("export-json").click()
-        reauth = page.get_by_role("form", name="Confirmer votre second facteur")
-        try:
-            await expect(reauth).to_be_visible(timeout=3_000)
-        except AssertionError:
-            pass  # the second factor is still fresh: the export went through at once
-        else:
-            await reauth.get_by_label("Code à 6 chiffres").fill(admin.code())
-            await reauth.get_by_role("button", name="Confirmer").click()
-    download = await download_info.value
-    path = folder / download.suggested_filename
-    await download.save_as(path)
-    return path
+    return await export(admin, admin.page.get_by_test_id("export-json"), folder)
 
 
 async def test_connection_cut_loses_nothing_and_doubles_nothing(gateway: GatewayUnderTest, browser: Browser) -> None:
@@ -251,9 +210,11 @@ async def test_chat_mentions_replies_edits_and_retractions(gateway: GatewayUnder
     await say(admin, "@Karim Benali peux-tu vérifier les sauvegardes ?")
     badge = karim.page.get_by_role("button", name="Cellule de crise").get_by_test_id("unread")
     await expect(badge).to_have_text("1 @")
+    await expect(karim.page).to_have_title("(1) PanicSAFE — Messagerie")  # a tab in the background says it
     await karim.page.get_by_role("button", name="Cellule de crise").click()
     mention = karim.page.locator("li.message.mention", has_text="vérifier les sauvegardes")
     await expect(mention).to_be_visible()
+    await expect(karim.page).to_have_title("PanicSAFE — Messagerie")  # read
 
     # A reply quotes what it answers.
     await mention.get_by_role("button", name="Répondre").click()

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD, screenshot
+from browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD, fresh_screenshots, screenshot
 from gwclient import GatewayUnderTest, gateway_of
 from playwright.async_api import Page, async_playwright, expect
 
@@ -63,6 +63,7 @@ async def test_enrol_and_sign_in_with_a_passkey(local_gateway: tuple[GatewayUnde
         establishments=(("Hôpital de Lens", "hospital"),),
         share_with_region=False,
     )
+    fresh_screenshots()  # this session's folder, emptied of earlier runs' files
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
