@@ -1,4 +1,4 @@
-"""Chat tests: the service's core against the session's real PostgreSQL and OpenBao."""
+"""Chat tests: the service's parts against the session's real PostgreSQL and OpenBao."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ import pytest
 from chathelpers import ChatUnderTest
 
 from panicsafe.chat.app import MIGRATIONS
-from panicsafe.chat.core import ChatCore
+from panicsafe.chat.channels import Channels
 from panicsafe.chat.domain import SendLimiter
-from panicsafe.chat.search import SearchKeys
+from panicsafe.chat.messages import Messages
+from panicsafe.chat.reading import Reading
+from panicsafe.chat.search import Search, SearchKeys
 from panicsafe.core.crypto import EnvelopeCipher, TransitKeys
 from panicsafe.core.db.database import Database
 from panicsafe.core.db.migrations import upgrade_async
@@ -21,16 +23,26 @@ from panicsafe.core.devstack import DevStack
 
 @pytest.fixture(scope="module")
 async def chat(stack: DevStack) -> AsyncIterator[ChatUnderTest]:
-    """A freshly migrated chat schema of its own, and the core running on it."""
+    """A freshly migrated chat schema of its own, and the service's parts running on it."""
     pg = stack.postgres
     roles = ServiceRoles(f"chat_{secrets.token_hex(4)}", secrets.token_urlsafe(16), secrets.token_urlsafe(16))
     await provision_service(pg.admin_dsn, roles)
     await upgrade_async(MIGRATIONS, roles.owner_dsn(pg.host, pg.port, pg.database), roles.schema)
     db = Database(roles.app_dsn(pg.host, pg.port, pg.database), roles.schema, max_size=12)
     await db.open()
-    keys = TransitKeys(stack.openbao.address, stack.openbao.token)
-    core = ChatCore(db, EnvelopeCipher(keys), SearchKeys(db, keys), SendLimiter(rate=1000, burst=1000))
+    transit = TransitKeys(stack.openbao.address, stack.openbao.token)
+    cipher = EnvelopeCipher(transit)
+    keys = SearchKeys(db, transit)
     try:
-        yield ChatUnderTest(core, db, roles, pg.admin_dsn)
+        yield ChatUnderTest(
+            channels=Channels(db),
+            messages=Messages(db, cipher, keys, SendLimiter(rate=1000, burst=1000)),
+            reading=Reading(db),
+            search=Search(db, keys),
+            cipher=cipher,
+            db=db,
+            roles=roles,
+            admin_dsn=pg.admin_dsn,
+        )
     finally:
         await db.close()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from panicsafe.chat.core import ChatCore
+from panicsafe.chat.channels import Channels
 from panicsafe.chat.domain import SendLimiter
 from panicsafe.chat.handlers import build_router
-from panicsafe.chat.search import SearchKeys
+from panicsafe.chat.messages import Messages
+from panicsafe.chat.reading import Reading
+from panicsafe.chat.search import Search, SearchKeys
 from panicsafe.chat.settings import ChatSettings
 from panicsafe.contracts import gateway
 from panicsafe.core.service import ConsumerSpec, Runtime, ServiceParts, ServiceSpec
@@ -22,11 +24,18 @@ async def build(rt: Runtime[ChatSettings]) -> ServiceParts:
     settings = rt.settings
     cipher = rt.need_cipher()
     db = rt.need_db()
+    keys = SearchKeys(db, cipher.keys)
     limiter = SendLimiter(rate=settings.send_rate_per_s, burst=settings.send_burst)
-    core = ChatCore(db, cipher, SearchKeys(db, cipher.keys), limiter)
+    channels = Channels(db)
+    router = build_router(
+        channels=channels,
+        messages=Messages(db, cipher, keys, limiter),
+        reading=Reading(db),
+        search=Search(db, keys),
+    )
     return ServiceParts(
-        router=build_router(core),
-        consumers=[ConsumerSpec.of(DURABLE, core.on_gateway_event, *GATEWAY_EVENTS)],
+        router=router,
+        consumers=[ConsumerSpec.of(DURABLE, channels.on_gateway_event, *GATEWAY_EVENTS)],
     )
 
 

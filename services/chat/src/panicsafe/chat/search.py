@@ -23,10 +23,16 @@ import re
 import unicodedata
 import uuid
 
+from panicsafe.chat.access import NO_CHANNEL
+from panicsafe.chat.domain import standing
+from panicsafe.chat.reading import page_of
+from panicsafe.chat.store import channels as channel_rows
 from panicsafe.chat.store import search as store
+from panicsafe.contracts.actor import Actor
+from panicsafe.contracts.chat import MessagePage, SearchRequest
 from panicsafe.core.crypto import TransitKeys
 from panicsafe.core.db.database import Database
-from panicsafe.core.errors import unavailable
+from panicsafe.core.errors import invalid, not_found, unavailable
 
 WORD_RE = re.compile(r"[^\W_]+")
 MIN_WORD = 2
@@ -88,3 +94,28 @@ class SearchKeys:
 
     def forget(self, tenant: str) -> None:
         self._cache.pop(tenant, None)
+
+
+class Search:
+    """A person's search of one crisis, over the channels they may read (or one of them)."""
+
+    def __init__(self, db: Database, keys: SearchKeys) -> None:
+        self.db = db
+        self.keys = keys
+
+    async def search(self, actor: Actor, request: SearchRequest) -> MessagePage:
+        me = standing(actor, request.crisis)
+        query_words = words(request.text)
+        if not query_words:
+            raise invalid("Cherchez au moins un mot de deux lettres.")
+        key = await self.keys.key(actor.tenant)
+        query_terms = terms(key, request.crisis, query_words)
+        async with self.db.tenant(actor.tenant) as conn:
+            visible = [c for c in await channel_rows.channels(conn, request.crisis) if me.reads(c.audience)]
+            ids = [c.id for c in visible]
+            if request.channel is not None:
+                if request.channel not in ids:
+                    raise not_found(NO_CHANNEL)
+                ids = [request.channel]
+            rows = await store.search(conn, request.crisis, query_terms, ids, request.first + 1)
+        return page_of(rows, request.first)

@@ -1,4 +1,4 @@
-"""The chat's rules: who stands where in a crisis, and how fast one may send. No I/O here."""
+"""The chat's rules: who stands where in a crisis, what channels one may open, how fast one may send. No I/O here."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import time
 from dataclasses import dataclass, field
 
 from panicsafe.contracts.actor import LEADING_ROLES, LIMITED_ROLES, READ_ONLY_ROLES, Actor
-from panicsafe.contracts.chat import Audience, may_read, may_write
-from panicsafe.core.errors import forbidden
+from panicsafe.contracts.chat import Audience, ChannelKind, CreateChannelRequest, may_read, may_write
+from panicsafe.core.errors import forbidden, invalid
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,39 @@ def standing(actor: Actor, crisis: str) -> Standing:
         roles=frozenset(membership.roles),
         cells=frozenset(membership.cells),
     )
+
+
+@dataclass(frozen=True)
+class NewChannel:
+    """A channel someone asked to open, as it is to be stored."""
+
+    name: str
+    members: list[str]
+    direct_key: str | None  # one direct conversation per pair: the pair's sorted ids
+
+
+def new_channel(me: Standing, request: CreateChannelRequest) -> NewChannel:
+    """Private channels within one of one's cells (leaders: any cell), and direct conversations for two."""
+    if not me.writes:
+        raise forbidden("Les observateurs lisent sans écrire.")
+    members = sorted({*request.members, me.user})
+    name = request.name.strip()
+    direct_key = None
+    if request.kind == ChannelKind.PRIVATE:
+        if request.cell is None:
+            raise invalid("Un canal privé appartient à une cellule.")
+        if not (me.leads or request.cell in me.cells):
+            raise forbidden("Créez un canal privé dans une de vos cellules.")
+        if not name:
+            raise invalid("Donnez un nom au canal.")
+    elif request.kind == ChannelKind.DIRECT:
+        if len(members) != 2 or request.cell is not None:
+            raise invalid("Une conversation directe réunit deux personnes.")
+        direct_key = ":".join(members)
+        name = name or "Conversation directe"
+    else:
+        raise invalid("Seuls les canaux privés et les conversations directes se créent à la main.")
+    return NewChannel(name=name[:120], members=members, direct_key=direct_key)
 
 
 @dataclass
