@@ -13,7 +13,9 @@ from panicsafe.contracts.errors import ErrorCode
 from panicsafe.core.db.database import Connection
 from panicsafe.core.errors import ServiceError, not_found
 from panicsafe.gateway import security_events
-from panicsafe.gateway.auth.service import BAD_CODE, TOTP_PURPOSE, AuthService
+from panicsafe.gateway.auth.credentials import store_passkey
+from panicsafe.gateway.auth.rules import BAD_CODE, TOTP_PURPOSE
+from panicsafe.gateway.auth.service import AuthService
 from panicsafe.gateway.domain.policy import Principal
 from panicsafe.gateway.identity import passkeys, totp
 from panicsafe.gateway.identity.qr import qr_svg
@@ -129,7 +131,7 @@ class FactorService:
             created = passkeys.verify_registration(
                 self.auth.passkey_config, credential=credential, expected_challenge=challenge
             )
-            await self.auth.store_passkey(conn, principal.user_id, principal.tenant_id, created)
+            await store_passkey(conn, principal.user_id, principal.tenant_id, created)
             await security_events.record_for(
                 conn,
                 principal,
