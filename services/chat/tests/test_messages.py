@@ -15,6 +15,7 @@ from chathelpers import ChatUnderTest, code_of, new_crisis, outbox_events, send_
 from pydantic import ValidationError
 
 from panicsafe.chat.domain import SendLimiter
+from panicsafe.contracts import chat as chat_events
 from panicsafe.contracts.chat import (
     ChannelRef,
     ChatEventData,
@@ -141,7 +142,9 @@ async def test_edit_redact_pin_keep_history(chat: ChatUnderTest) -> None:
     page = await chat.reading.history(other, HistoryRequest(channel=channel, after=0))
     assert [m.id for m in page.messages] == [sent.id]  # the tombstone keeps its place
     # Its event parses as every live subscriber's gateway reads it (no text, a tombstone).
-    redaction = [e for e in await outbox_events(chat) if e.short_type == "message_redacted" and e.crisisid == crisis.id]
+    redaction = [
+        e for e in await outbox_events(chat) if chat_events.MESSAGE_REDACTED.matches(e) and e.crisisid == crisis.id
+    ]
     assert len(redaction) == 1
     parsed = ChatEventData.model_validate(redaction[0].data)
     assert parsed.message is not None and parsed.message.body_sealed is None and parsed.message.redacted_at
@@ -173,7 +176,7 @@ async def test_mark_is_one_logbook_event_with_sealed_body(chat: ChatUnderTest) -
     events = [e for e in await outbox_events(chat) if e.crisisid == crisis.id and e.logbook is not None]
     assert len(events) == 1
     event = events[0]
-    assert event.short_type == "message_marked" and event.logbook is not None
+    assert chat_events.MESSAGE_MARKED.matches(event) and event.logbook is not None
     assert event.logbook.kind == LogbookKind.DECISION
     assert event.logbook.links == {"message": sent.id, "channel": crisis.channels["SI"]}
     assert event.logbook.cell == crisis.cells["SI"]
