@@ -100,7 +100,7 @@ async def test_crisis_events_are_written_automatically(gateway: GatewayUnderTest
             "mutation($id: ID!) { updateCrisis(id: $id, severity: CRITICAL) { id } }",
             {"id": cell["crisis"]},
         )
-        change = await wait_for(client, cell["director"], cell["crisis"], "critical")
+        change = await wait_for(client, cell["director"], cell["crisis"], "gravité majeure → critique")
         assert change["kind"] == "DECISION"
         assert set(json.loads(json.dumps(change["links"]))) == {"event"}
 
