@@ -32,8 +32,6 @@ from panicsafe.gateway.domain.policy import Principal
 from panicsafe.gateway.graphql.common import GInfo, LogbookKind, validated
 from panicsafe.gateway.store import tenancy
 
-strawberry.enum(ExportFormat, name="ExportFormat", description="Format d'export de la main courante.")
-
 
 @strawberry.enum(description="Sens de lecture de la main courante.")
 class LogbookOrder(StrEnum):

@@ -7,9 +7,17 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from asyncpg import Record
+from asyncpg import Record, UniqueViolationError
 
 from panicsafe.core.db.database import Connection, Database
+
+# The unique constraints on names (migration 0002 declares them unnamed: these are PostgreSQL's names).
+ESTABLISHMENT_NAME_KEY = "establishments_tenant_id_name_key"  # UNIQUE (tenant_id, name)
+CELL_NAME_KEY = "cells_crisis_id_name_key"  # UNIQUE (crisis_id, name)
+
+
+class NameTaken(Exception):
+    """The name is already used where it must be unique: an establishment's in its tenant, a cell's in its crisis."""
 
 
 async def tenant(conn: Connection, tenant_id: str) -> Record | None:
@@ -44,14 +52,21 @@ async def establishments(conn: Connection) -> list[Record]:
 
 
 async def create_establishment(conn: Connection, *, tenant_id: str, name: str, type_: str) -> str:
+    """The new establishment's id; `NameTaken` if the tenant has one of that name (the transaction is then
+    aborted: wrap the call in a savepoint to go on)."""
     establishment_id = str(uuid.uuid4())
-    await conn.execute(
-        "INSERT INTO establishments (id, tenant_id, name, type) VALUES ($1, $2, $3, $4)",
-        establishment_id,
-        tenant_id,
-        name,
-        type_,
-    )
+    try:
+        await conn.execute(
+            "INSERT INTO establishments (id, tenant_id, name, type) VALUES ($1, $2, $3, $4)",
+            establishment_id,
+            tenant_id,
+            name,
+            type_,
+        )
+    except UniqueViolationError as exc:
+        if exc.constraint_name == ESTABLISHMENT_NAME_KEY:
+            raise NameTaken(name) from exc
+        raise
     return establishment_id
 
 
@@ -219,15 +234,22 @@ async def update_crisis(conn: Connection, crisis_id: str, *, status: str | None,
 
 
 async def create_cell(conn: Connection, *, tenant_id: str, crisis_id: str, kind: str, name: str) -> str:
+    """The new cell's id; `NameTaken` if the crisis has one of that name (the transaction is then aborted:
+    wrap the call in a savepoint to go on)."""
     cell_id = str(uuid.uuid4())
-    await conn.execute(
-        "INSERT INTO cells (id, crisis_id, tenant_id, kind, name) VALUES ($1, $2, $3, $4, $5)",
-        cell_id,
-        crisis_id,
-        tenant_id,
-        kind,
-        name,
-    )
+    try:
+        await conn.execute(
+            "INSERT INTO cells (id, crisis_id, tenant_id, kind, name) VALUES ($1, $2, $3, $4, $5)",
+            cell_id,
+            crisis_id,
+            tenant_id,
+            kind,
+            name,
+        )
+    except UniqueViolationError as exc:
+        if exc.constraint_name == CELL_NAME_KEY:
+            raise NameTaken(name) from exc
+        raise
     return cell_id
 
 
@@ -293,34 +315,6 @@ async def set_cell_membership(
         )
     else:
         await conn.execute("DELETE FROM cell_members WHERE cell_id = $1 AND user_id = $2", cell_id, user_id)
-
-
-async def sessions_of(conn: Connection, user_id: str) -> list[Record]:
-    return list(
-        await conn.fetch(
-            "SELECT id, created_at, last_seen_at, address, user_agent, mfa_at FROM sessions "
-            "WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now() ORDER BY last_seen_at DESC",
-            user_id,
-        )
-    )
-
-
-async def factors_of(conn: Connection, user_id: str) -> Record | None:
-    return await conn.fetchrow(
-        "SELECT u.totp_enabled, u.mfa_enrolled_at, "
-        "(SELECT count(*) FROM recovery_codes r WHERE r.user_id = u.id AND r.used_at IS NULL) AS recovery_left "
-        "FROM users u WHERE u.id = $1",
-        user_id,
-    )
-
-
-async def passkeys_of(conn: Connection, user_id: str) -> list[Record]:
-    return list(
-        await conn.fetch(
-            "SELECT credential_id, name, created_at, last_used_at FROM passkeys WHERE user_id = $1 ORDER BY created_at",
-            user_id,
-        )
-    )
 
 
 async def passkey_ids(conn: Connection, user_id: str) -> list[bytes]:
