@@ -3,31 +3,20 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import Any
 
-from strawberry.types import Info
-
 from panicsafe.contracts.errors import ErrorCode
 from panicsafe.contracts.events import CloudEvent
-from panicsafe.core.errors import ServiceError, invalid
+from panicsafe.core.errors import ServiceError
 from panicsafe.gateway.auth.principal import load_principal
 from panicsafe.gateway.domain import policy
 from panicsafe.gateway.domain.policy import Principal
-from panicsafe.gateway.graphql_context import GatewayContext
+from panicsafe.gateway.graphql.common import GInfo, uuid_arg
 
 RECHECK_S = 30.0
-GInfo = Info[GatewayContext, None]
 # What a subscription delivers before its live events: what the client missed (see `chatUpdates`).
 Backlog = Callable[[Principal, str], Awaitable[Sequence[Any]]]
-
-
-def crisis_key(value: str) -> str:
-    try:
-        return str(uuid.UUID(str(value)))
-    except ValueError as exc:
-        raise invalid("crisisId : identifiant invalide.") from exc
 
 
 async def crisis_stream(
@@ -46,7 +35,7 @@ async def crisis_stream(
     hub = info.context.services.hub
     if hub is None:
         raise ServiceError(ErrorCode.UNAVAILABLE, "Flux en direct indisponible.")
-    key = crisis_key(crisis_id)
+    key = uuid_arg(crisis_id, "crisisId")
     services = info.context.services
     bearer = info.context.bearer() or ""
     checked = time.monotonic()
