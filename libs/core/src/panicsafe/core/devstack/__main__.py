@@ -1,7 +1,8 @@
 """`python -m panicsafe.core.devstack run|status|servers`: the platform on one machine.
 
 - run: start the real servers and every service in `.run/`, print what runs where, stop all on Ctrl-C;
-- status: ask every service for its health over NATS and print it (exit 1 unless all are ok);
+- status: ask every service for its health over NATS and print it (exit 1 unless all are ok); when no
+  process of the recorded platform is alive, say that nothing runs and remove the stale state;
 - servers: start only the real servers (for working on one service by hand).
 """
 
@@ -15,9 +16,12 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
+
+import nats
+from nats.errors import Error as NatsError
 
 from panicsafe.contracts.health import DependencyStatus
-from panicsafe.core.bus.connection import connect_nats
 from panicsafe.core.bus.rpc import RpcClient
 from panicsafe.core.devstack.platform import (
     SERVICES,
@@ -32,6 +36,9 @@ from panicsafe.core.devstack.platform import (
 from panicsafe.core.devstack.stack import DevStack
 
 RUN_DIR = Path(".run")
+STATE_FILE = "platform.json"
+NATS_CONNECT_TIMEOUT_S = 3.0
+NOTHING_RUNS = "Nothing runs here: start it with `make run`."
 
 
 def _out(text: str) -> None:
@@ -84,17 +91,60 @@ def cmd_run(run_dir: Path, services: tuple[str, ...]) -> int:
         if platform is not None:
             platform.stop()
         stack.stop()
+        (run_dir / STATE_FILE).unlink(missing_ok=True)  # `make status` must not find a platform that stopped
         _out("Everything stopped.")
 
 
+def living_services(state: dict[str, Any]) -> dict[str, int]:
+    """The recorded service processes that still run (a pid since reused by another program does not count)."""
+    alive: dict[str, int] = {}
+    for name, pid in dict(state.get("pids") or {}).items():
+        try:
+            command = Path(f"/proc/{int(pid)}/cmdline").read_bytes()  # empty for a zombie
+        except (OSError, ValueError):
+            continue
+        if f"panicsafe.{name}".encode() in command.split(b"\0"):
+            alive[str(name)] = int(pid)
+    return alive
+
+
+async def _quiet(_: Exception) -> None:
+    """Connection errors are reported once, by `_status`, not logged at each attempt."""
+
+
 async def _status(run_dir: Path) -> int:
-    state_path = run_dir / "platform.json"
-    if not state_path.exists():
-        _out("Nothing runs here: start it with `make run`.")
+    state_path = run_dir / STATE_FILE
+    try:
+        state = json.loads(state_path.read_text())
+    except FileNotFoundError:
+        _out(NOTHING_RUNS)
         return 1
-    state = json.loads(state_path.read_text())
+    except (OSError, ValueError) as exc:
+        _out(f"{state_path} is unreadable ({exc}): remove it, or start again with `make run`.")
+        return 1
+    alive = living_services(state)
+    if not alive:
+        state_path.unlink(missing_ok=True)
+        _out(f"{NOTHING_RUNS}\n(no process of the platform recorded in {state_path} is alive: state file removed)")
+        return 1
     services = tuple(state["services"])
-    nc = await connect_nats(state["nats_url"], "panicsafe-status")
+    try:
+        # One try (nats-py counts attempts per server and gives up after `max_reconnect_attempts`
+        # more): not the endless reconnecting of `connect_nats`, which services need and this does not.
+        connecting = nats.connect(
+            state["nats_url"],
+            name="panicsafe-status",
+            allow_reconnect=False,
+            max_reconnect_attempts=1,
+            reconnect_time_wait=0.2,
+            connect_timeout=NATS_CONNECT_TIMEOUT_S,
+            error_cb=_quiet,
+        )
+        nc = await asyncio.wait_for(connecting, timeout=3 * NATS_CONNECT_TIMEOUT_S)
+    except (OSError, TimeoutError, NatsError) as exc:
+        running = ", ".join(f"{name} (pid {pid})" for name, pid in sorted(alive.items()))
+        _out(f"NATS at {state['nats_url']} does not answer ({exc or type(exc).__name__}); still running: {running}.")
+        return 1
     try:
         replies = await health_of(RpcClient(nc), services)
     finally:
