@@ -6,6 +6,7 @@ import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import Any
 
+from panicsafe.contracts import gateway
 from panicsafe.contracts.errors import ErrorCode
 from panicsafe.contracts.events import CloudEvent
 from panicsafe.core.errors import ServiceError
@@ -44,7 +45,7 @@ async def crisis_stream(
             for item in await backlog(principal, key):
                 yield principal, key, item
         async for event in subscription:
-            if event.short_type == "membership_changed" or time.monotonic() - checked > RECHECK_S:
+            if gateway.MEMBERSHIP_CHANGED.matches(event) or time.monotonic() - checked > RECHECK_S:
                 principal = await load_principal(services.db, services.tokens, bearer)
                 policy.require_member(principal, key)
                 checked = time.monotonic()
