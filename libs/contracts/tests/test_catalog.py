@@ -96,9 +96,9 @@ def test_an_operation_is_registered_once() -> None:
     [("chat", "send.x", "d"), ("chat", "*", "d"), ("a b", "send", "d"), ("chat", "send", " ")],
 )
 def test_declarations_refuse_bad_names_and_empty_descriptions(service: str, name: str, description: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"single subject token|one-line description"):
         Operation(service, name, Ping, Pong, description)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"single subject token|one-line description"):
         EventType(service, name, Ping, description)
 
 
@@ -112,7 +112,7 @@ def test_an_event_carries_its_declared_payload_and_parses_back() -> None:
         pinged.event(Pong(n=3), tenant="0b0c5f5e-8f43-4a53-9d39-1d3d0a0f6a01")  # type: ignore[arg-type]
     other = EventType("alpha", "ponged", Pong, "Someone ponged")
     assert not other.matches(event)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"is not fr\.panicsafe\.alpha\.ponged"):
         other.parse(event)
 
 
