@@ -11,6 +11,15 @@ relay dies between publish and delete, the batch is published again: JetStream's
 and the consumers' idempotence absorb it. Two relays publishing the same rows at once (a leader
 whose connection was cut while it published) still reach the stream in order: each sends in order,
 and the first copy of each id wins.
+
+The outbox holds event payloads, which are tenant data, so the application role may not read it at
+large: under row-level security (`OUTBOX_RLS_DDL`, core's bus revision 2) it may queue any event but
+sees only the pending events of the tenant its transaction is scoped to, and updates or deletes
+none. The relay, which must read and delete every tenant's events, does so through two narrow
+`SECURITY DEFINER` functions (`outbox_batch`, `outbox_forget`: the oldest rows in order, and exactly
+the rows it published), which run as the schema's owner; a policy admits that role alone, which the
+application role cannot become. No setting the application role can write widens what it sees.
+`processed_events` holds no tenant data (a consumer name, a random event id, a time) and has none.
 """
 
 from __future__ import annotations
@@ -24,10 +33,29 @@ from nats.js import JetStreamContext
 
 from panicsafe.contracts.events import CloudEvent
 from panicsafe.core.bus.events import encode_event, event_headers
-from panicsafe.core.db.database import Connection, Database
+from panicsafe.core.db.database import TENANT_SETTING, Connection, Database
 
 log = logging.getLogger(__name__)
 FAST_POLL_S = 0.002
+
+# The relay's only way to the outbox once it is under row-level security: run as the schema's owner
+# (SECURITY DEFINER), with the schema's search path pinned so that no temporary object stands in.
+OUTBOX_RELAY_FUNCTIONS = [
+    """CREATE OR REPLACE FUNCTION outbox_batch(p_limit integer)
+    RETURNS TABLE (seq bigint, subject text, payload bytea, headers jsonb)
+    LANGUAGE sql STABLE SECURITY DEFINER AS $$
+        SELECT o.seq, o.subject, o.payload, o.headers FROM outbox o ORDER BY o.seq LIMIT p_limit
+    $$""",
+    """CREATE OR REPLACE FUNCTION outbox_forget(p_seqs bigint[]) RETURNS integer
+    LANGUAGE sql SECURITY DEFINER AS $$
+        WITH gone AS (DELETE FROM outbox WHERE seq = ANY(p_seqs) RETURNING 1) SELECT count(*)::integer FROM gone
+    $$""",
+    """DO $$ BEGIN
+        EXECUTE format('ALTER FUNCTION outbox_batch(integer) SET search_path = %I, pg_temp', current_schema());
+        EXECUTE format('ALTER FUNCTION outbox_forget(bigint[]) SET search_path = %I, pg_temp', current_schema());
+    END $$""",
+    "REVOKE ALL ON FUNCTION outbox_batch(integer), outbox_forget(bigint[]) FROM PUBLIC",
+]
 
 OUTBOX_DDL = [
     """CREATE TABLE IF NOT EXISTS outbox (
@@ -45,6 +73,28 @@ OUTBOX_DDL = [
         PRIMARY KEY (consumer, event_id)
     )""",
     "CREATE INDEX IF NOT EXISTS processed_events_age ON processed_events (processed_at)",
+    *OUTBOX_RELAY_FUNCTIONS,
+]
+
+
+# The outbox under row-level security (see the module's docstring): applied by core's bus revision 2.
+# Forced, so that its owner is bound too; the relay's policy names the role its functions run as.
+_OUTBOX_TENANT = f"split_part(subject, '.', 2) = NULLIF(current_setting('{TENANT_SETTING}', true), '')"
+OUTBOX_RLS_DDL = [
+    *OUTBOX_RELAY_FUNCTIONS,
+    "ALTER TABLE outbox ENABLE ROW LEVEL SECURITY",
+    "ALTER TABLE outbox FORCE ROW LEVEL SECURITY",
+    # Queueing reveals nothing: any transaction may (producers run in tenant scope, identity lookups...).
+    "DROP POLICY IF EXISTS outbox_queue ON outbox",
+    "CREATE POLICY outbox_queue ON outbox FOR INSERT WITH CHECK (true)",
+    # A transaction sees the events of its own tenant (subject `evt.<tenant>.<crisis>.<service>.<type>`).
+    "DROP POLICY IF EXISTS outbox_own_tenant ON outbox",
+    f"CREATE POLICY outbox_own_tenant ON outbox FOR SELECT USING ({_OUTBOX_TENANT})",
+    "DROP POLICY IF EXISTS outbox_relay ON outbox",
+    """DO $$ BEGIN
+        EXECUTE format('CREATE POLICY outbox_relay ON outbox TO %s USING (true) WITH CHECK (true)',
+                       (SELECT proowner::regrole FROM pg_proc WHERE oid = 'outbox_batch(integer)'::regprocedure));
+    END $$""",
 ]
 
 
@@ -190,9 +240,7 @@ class OutboxRelay:
 
     async def _publish_batch(self, conn: Connection) -> int:
         """On a connection holding the lock: publish the oldest rows, then delete exactly them."""
-        rows = await conn.fetch(
-            "SELECT seq, subject, payload, headers FROM outbox ORDER BY seq LIMIT $1", self.batch_size
-        )
+        rows = await conn.fetch("SELECT seq, subject, payload, headers FROM outbox_batch($1)", self.batch_size)
         if not rows:
             return 0
         # Sent back to back on one connection, so they reach the stream in outbox order.
@@ -207,7 +255,7 @@ class OutboxRelay:
         ]
         await asyncio.gather(*acks)
         # Exactly these rows: a lower seq may belong to a transaction that committed after the read.
-        await conn.execute("DELETE FROM outbox WHERE seq = ANY($1::bigint[])", [r["seq"] for r in rows])
+        await conn.execute("SELECT outbox_forget($1::bigint[])", [r["seq"] for r in rows])
         self.published += len(rows)
         return len(rows)
 
