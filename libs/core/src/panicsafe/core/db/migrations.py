@@ -42,13 +42,10 @@ def alembic_config(migrations_dir: Path | None, owner_dsn: str, schema: str) -> 
     return config
 
 
-def head_revision(migrations_dir: Path | None) -> str:
-    """The single head a schema migrates to (a service's own, or core's base when it has none)."""
+def head_revisions(migrations_dir: Path | None) -> frozenset[str]:
+    """The heads a schema migrates to: its own chain's and the bus branch's (see `alembic/README.md`)."""
     script = ScriptDirectory.from_config(alembic_config(migrations_dir, "postgresql://unused", "unused"))
-    heads = script.get_heads()
-    if len(heads) != 1:
-        raise ValueError(f"expected one migration head, found {heads}")
-    return heads[0]
+    return frozenset(script.get_heads())
 
 
 def upgrade(migrations_dir: Path | None, owner_dsn: str, schema: str, revision: str = "heads") -> None:
