@@ -22,6 +22,7 @@ from gwclient import (
 from nats.aio.client import Client
 from softauthn import SoftAuthenticator
 
+from panicsafe.contracts import gateway as gw
 from panicsafe.contracts.events import CloudEvent
 from panicsafe.gateway.auth.sessions import csrf_for
 from panicsafe.gateway.bootstrap import create_tenant
@@ -116,7 +117,7 @@ async def test_totp_journey_with_refresh_reuse_and_logout(gateway: GatewayUnderT
     assert journey(events) == expected
     mine = [e for e in events if e.short_type in expected]
     assert {e.actorid for e in mine} == {account.user_id}
-    revoked = next(e for e in mine if e.short_type == "session_revoked")
+    revoked = next(e for e in mine if gw.SESSION_REVOKED.matches(e))
     assert revoked.data == {"session_id": rotated.session_id, "reason": "refresh_reuse"}
     for event in mine:
         assert event.logbook is not None and event.logbook.summary

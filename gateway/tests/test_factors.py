@@ -19,6 +19,7 @@ from gwclient import (
 from nats.aio.client import Client
 from softauthn import SoftAuthenticator
 
+from panicsafe.contracts import gateway as gw
 from panicsafe.contracts.events import CloudEvent
 from panicsafe.core.tokens import SigningKey, TokenSigner, TokenVerifier
 from panicsafe.gateway.bootstrap import create_tenant
@@ -186,7 +187,7 @@ async def test_lockout_is_a_security_event_on_the_bus(gateway: GatewayUnderTest,
     kinds = [e.short_type for e in events]
     assert kinds.count("login_failed") == 20
     assert kinds.count("account_locked") == 1
-    locked = next(e for e in events if e.short_type == "account_locked")
+    locked = next(e for e in events if gw.ACCOUNT_LOCKED.matches(e))
     assert locked.logbook is not None
     assert locked.logbook.kind == "system"
     assert "verrouillé" in locked.logbook.summary
@@ -240,6 +241,6 @@ async def test_every_event_of_an_exercise_crisis_is_marked_exercise(gateway: Gat
     kinds = {e.short_type for e in events}
     assert {"crisis_declared", "invitation_created", "membership_changed", "cell_created"} <= kinds
     assert {e.mode.value for e in events} == {"exercise"}
-    declared = next(e for e in events if e.short_type == "crisis_declared")
+    declared = next(e for e in events if gw.CRISIS_DECLARED.matches(e))
     assert declared.logbook is not None
     assert "EXERCICE" in declared.logbook.summary

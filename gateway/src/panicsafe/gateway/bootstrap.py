@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from panicsafe.contracts import gateway as gw
 from panicsafe.core.db.database import Database
 from panicsafe.gateway import security_events
 from panicsafe.gateway.auth.sessions import token_hash
@@ -74,7 +75,7 @@ async def create_tenant(
         )
         await security_events.record(
             conn,
-            kind="tenant_created",
+            kind=gw.TENANT_CREATED,
             tenant_id=tenant_id,
             summary=f"Organisation « {name} » créée ; invitation de l'administrateur {admin_login}.",
         )

@@ -6,9 +6,8 @@ courante shows. No secret, password or code ever goes into an event.
 
 from __future__ import annotations
 
-from typing import Any
-
-from panicsafe.contracts.events import NO_CRISIS, CloudEvent, LogbookKind, LogbookPart, Mode, event_type
+from panicsafe.contracts.declarations import EventType, Payload
+from panicsafe.contracts.events import CloudEvent, LogbookKind, LogbookPart, Mode
 from panicsafe.core.bus.outbox import append_event
 from panicsafe.core.db.database import Connection
 from panicsafe.gateway.domain.policy import Principal
@@ -17,25 +16,24 @@ from panicsafe.gateway.domain.policy import Principal
 async def record(
     conn: Connection,
     *,
-    kind: str,
+    kind: EventType[Payload],
     tenant_id: str,
     summary: str,
     actor_id: str | None = None,
     crisis_id: str | None = None,
     mode: Mode = Mode.REAL,
-    data: dict[str, Any] | None = None,
+    data: Payload | None = None,
     logbook_kind: LogbookKind = LogbookKind.SYSTEM,
     author: str | None = None,
     cell: str | None = None,
 ) -> CloudEvent:
-    event = CloudEvent(
-        source="panicsafe/gateway",
-        type=event_type("gateway", kind),
-        tenantid=tenant_id,
-        crisisid=crisis_id or NO_CRISIS,
-        actorid=actor_id,
+    """Queue one of the gateway's declared events (`data` left out: the payload's defaults, `NoDetails`)."""
+    event = kind.event(
+        kind.payload() if data is None else data,
+        tenant=tenant_id,
+        crisis=crisis_id,
+        actor=actor_id,
         mode=mode,
-        data=data or {},
         logbook=LogbookPart(kind=logbook_kind, summary=summary[:500], author=author, cell=cell),
     )
     await append_event(conn, event)
@@ -43,7 +41,7 @@ async def record(
 
 
 async def record_for(
-    conn: Connection, principal: Principal, *, kind: str, summary: str, data: dict[str, Any] | None = None
+    conn: Connection, principal: Principal, *, kind: EventType[Payload], summary: str, data: Payload | None = None
 ) -> CloudEvent:
     """An event of the principal's own account (tenant-level, no crisis): factors, sessions, tenant settings."""
     return await record(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from panicsafe.contracts import gateway as gw
 from panicsafe.contracts.events import Mode
 from panicsafe.core.db.database import Connection
 from panicsafe.core.errors import invalid
@@ -79,7 +80,7 @@ async def enrol_password(deps: AuthDeps, token: str, password: str, client: Clie
         )
         await security_events.record(
             conn,
-            kind="invitation_accepted",
+            kind=gw.INVITATION_ACCEPTED,
             tenant_id=str(invitation["tenant_id"]),
             actor_id=user_id,
             summary=f"Invitation acceptée par {invitation['display_name']} ({invitation['login']}).",
@@ -129,13 +130,13 @@ async def _join_crisis_from_invitation(conn: Connection, invitation: Any, user_i
         await store.add_cell_member(conn, cell_id=cell_id, user_id=user_id, crisis_id=crisis_id)
     await security_events.record(
         conn,
-        kind="membership_changed",
+        kind=gw.MEMBERSHIP_CHANGED,
         tenant_id=str(invitation["tenant_id"]),
         actor_id=user_id,
         crisis_id=str(crisis_id),
         mode=Mode(crisis["mode"]),
         summary=f"{invitation['display_name']} rejoint la crise sur invitation (rôle {role_label(role)}).",
-        data={"user_id": user_id, "role": role, "previous_role": None},
+        data=gw.MembershipChanged(user_id=user_id, role=role),
         author=str(invitation["display_name"]),
     )
 
@@ -199,7 +200,7 @@ async def _activate(deps: AuthDeps, conn: Connection, row: Any, client: Client, 
     session = await deps.open_session(conn, user_id, tenant_id, client)
     await security_events.record(
         conn,
-        kind="factor_enrolled",
+        kind=gw.FACTOR_ENROLLED,
         tenant_id=tenant_id,
         actor_id=user_id,
         summary=f"{row['display_name']} a enrôlé son second facteur ({factor}).",

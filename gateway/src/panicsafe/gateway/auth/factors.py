@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from panicsafe.contracts import gateway as gw
 from panicsafe.contracts.errors import ErrorCode
 from panicsafe.core.db.database import Connection
 from panicsafe.core.errors import ServiceError, not_found
@@ -94,7 +95,7 @@ class FactorService:
             await security_events.record_for(
                 conn,
                 principal,
-                kind="factor_changed",
+                kind=gw.FACTOR_CHANGED,
                 summary=f"{principal.display_name} a configuré une nouvelle application d'authentification.",
             )
 
@@ -109,7 +110,7 @@ class FactorService:
             await security_events.record_for(
                 conn,
                 principal,
-                kind="factor_changed",
+                kind=gw.FACTOR_CHANGED,
                 summary=f"{principal.display_name} a désactivé son application d'authentification.",
             )
 
@@ -135,7 +136,7 @@ class FactorService:
             await security_events.record_for(
                 conn,
                 principal,
-                kind="factor_changed",
+                kind=gw.FACTOR_CHANGED,
                 summary=f"{principal.display_name} a ajouté une clé d'accès.",
             )
 

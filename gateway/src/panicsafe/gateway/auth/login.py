@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from panicsafe.contracts import gateway as gw
 from panicsafe.core.db.database import Connection
 from panicsafe.core.errors import ServiceError
 from panicsafe.gateway import security_events
@@ -72,7 +73,7 @@ async def _password_failed(deps: AuthDeps, user: Any, keys: tuple[str, str], *, 
     async with deps.db.tenant(tenant_id) as conn:
         await security_events.record(
             conn,
-            kind="login_failed",
+            kind=gw.LOGIN_FAILED,
             tenant_id=tenant_id,
             actor_id=user_id,
             summary=rules.failed_login_summary(user["display_name"], "compte verrouillé" if locked else "mot de passe"),
@@ -85,7 +86,7 @@ async def _record_lockout(deps: AuthDeps, tenant_id: str, user_id: str, display_
     async with deps.db.tenant(tenant_id) as conn:
         await security_events.record(
             conn,
-            kind="account_locked",
+            kind=gw.ACCOUNT_LOCKED,
             tenant_id=tenant_id,
             actor_id=user_id,
             summary=rules.lockout_summary(display_name),
@@ -107,7 +108,7 @@ async def _factor_failed(deps: AuthDeps, row: Any, client: Client, what: str) ->
     async with deps.db.tenant(str(row["tenant_id"])) as conn:
         await security_events.record(
             conn,
-            kind="login_failed",
+            kind=gw.LOGIN_FAILED,
             tenant_id=str(row["tenant_id"]),
             actor_id=str(row["user_id"]),
             summary=rules.failed_login_summary(row["display_name"], what),
@@ -122,7 +123,7 @@ async def _login_succeeded(deps: AuthDeps, conn: Connection, row: Any, client: C
     session = await deps.open_session(conn, str(row["user_id"]), str(row["tenant_id"]), client)
     await security_events.record(
         conn,
-        kind="login_succeeded",
+        kind=gw.LOGIN_SUCCEEDED,
         tenant_id=str(row["tenant_id"]),
         actor_id=str(row["user_id"]),
         summary=f"Connexion de {row['display_name']} ({how}).",

@@ -3,6 +3,7 @@ second factor for sensitive actions (re-authentication with TOTP; passkeys: `fac
 
 from __future__ import annotations
 
+from panicsafe.contracts import gateway as gw
 from panicsafe.gateway import security_events
 from panicsafe.gateway.auth import rules, sessions, store
 from panicsafe.gateway.auth.credentials import check_totp
@@ -22,11 +23,11 @@ async def refresh(deps: AuthDeps, refresh_token: str) -> IssuedSession:
                 await enter_tenant(conn, owner[2])
                 await security_events.record(
                     conn,
-                    kind="session_revoked",
+                    kind=gw.SESSION_REVOKED,
                     tenant_id=owner[2],
                     actor_id=owner[1],
                     summary="Session révoquée : un jeton de rafraîchissement déjà utilisé a été présenté.",
-                    data={"session_id": owner[0], "reason": "refresh_reuse"},
+                    data=gw.SessionRevoked(session_id=owner[0], reason="refresh_reuse"),
                 )
     if isinstance(outcome, str):
         raise rules.session_over()
@@ -42,7 +43,7 @@ async def logout(deps: AuthDeps, refresh_token: str) -> None:
         if await sessions.revoke(conn, owner[0], "logout"):
             await enter_tenant(conn, owner[2])
             await security_events.record(
-                conn, kind="logout", tenant_id=owner[2], actor_id=owner[1], summary="Déconnexion."
+                conn, kind=gw.LOGOUT, tenant_id=owner[2], actor_id=owner[1], summary="Déconnexion."
             )
 
 

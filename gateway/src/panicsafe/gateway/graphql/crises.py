@@ -14,6 +14,9 @@ from typing import Any, cast
 import strawberry
 from strawberry.scalars import JSON
 
+from panicsafe.contracts import chat, logbook
+from panicsafe.contracts import gateway as gw
+from panicsafe.contracts.declarations import EventType, Payload
 from panicsafe.contracts.errors import ErrorCode
 from panicsafe.contracts.events import CloudEvent, LogbookKind, Mode
 from panicsafe.core.db.database import Connection
@@ -40,9 +43,9 @@ async def record_crisis_event(
     principal: Principal,
     crisis_row: Any,
     *,
-    kind: str,
+    kind: EventType[Payload],
     summary: str,
-    data: dict[str, Any] | None = None,
+    data: Payload | None = None,
     logbook_kind: LogbookKind = LogbookKind.SYSTEM,
     cell: str | None = None,
 ) -> None:
@@ -179,10 +182,10 @@ async def change_crisis(
                 conn,
                 principal,
                 row,
-                kind="crisis_closed" if row["status"] == "closed" else "crisis_updated",
+                kind=gw.CRISIS_CLOSED if row["status"] == "closed" else gw.CRISIS_UPDATED,
                 logbook_kind=LogbookKind.DECISION,
                 summary=f"{principal.display_name} : " + ", ".join(changes) + ".",
-                data={"status": row["status"], "severity": row["severity"]},
+                data=gw.CrisisChanged(status=row["status"], severity=row["severity"]),
             )
         return await crisis_view(conn, principal, row)
 
@@ -239,7 +242,7 @@ class CrisesMutation:
                 conn,
                 principal,
                 row,
-                kind="crisis_declared",
+                kind=gw.CRISIS_DECLARED,
                 logbook_kind=LogbookKind.DECISION,
                 summary=wording.crisis_declared(
                     director=principal.display_name,
@@ -248,7 +251,12 @@ class CrisesMutation:
                     t0=input.t0,
                     exercise=crisis_mode(row) == Mode.EXERCISE,
                 ),
-                data={"title": title, "severity": input.severity.value, "t0": input.t0.isoformat(), "cells": cells},
+                data=gw.CrisisDeclared(
+                    title=title,
+                    severity=input.severity.value,
+                    t0=input.t0.isoformat(),
+                    cells=[gw.CellData.model_validate(c) for c in cells],
+                ),
             )
             director = policy.CrisisAccess(crisis_id, models.CrisisRole.DIRECTOR)
             extended = dataclasses.replace(principal, crises={**principal.crises, crisis_id: director})
@@ -290,9 +298,9 @@ def crisis_event_view(event: CloudEvent) -> t.CrisisEvent:
 def visible_on_feed(principal: Principal, crisis: str, event: CloudEvent) -> bool:
     """Need-to-know on the live feed, as in the main courante (`policy.can_see_entry`); the chat has
     its own feed (`chatUpdates`), decided per channel."""
-    if event.service == "chat":
+    if event.service == chat.SERVICE:
         return False
-    if event.service == "logbook":
+    if event.service == logbook.SERVICE:
         return bool(lb.visible_notice_entries(principal, crisis, event))
     return policy.can_see_entry(principal, crisis, event.logbook.cell if event.logbook else None)
 

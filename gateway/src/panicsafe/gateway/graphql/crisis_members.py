@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import strawberry
 
+from panicsafe.contracts import gateway as gw
 from panicsafe.contracts.errors import ErrorCode
 from panicsafe.core.db.database import Connection, savepoint
 from panicsafe.core.errors import ServiceError, invalid, not_found
@@ -65,10 +66,10 @@ class CrisisMembersMutation:
                 conn,
                 principal,
                 crisis,
-                kind="cell_created",
+                kind=gw.CELL_CREATED,
                 summary=f"Cellule « {clean} » créée par {principal.display_name}.",
                 cell=cell_id,
-                data={"cells": [{"id": cell_id, "name": clean, "kind": str(kind.value)}]},
+                data=gw.CellsCreated(cells=[gw.CellData(id=cell_id, name=clean, kind=str(kind.value))]),
             )
         return t.Cell(id=strawberry.ID(cell_id), kind=kind, name=clean)
 
@@ -106,11 +107,11 @@ class CrisisMembersMutation:
                 conn,
                 principal,
                 crisis,
-                kind="membership_changed",
+                kind=gw.MEMBERSHIP_CHANGED,
                 summary=f"{principal.display_name} a nommé un membre : rôle {wording.role_label(role_value)}"
                 + (f", fonction {function}" if function else "")
                 + ".",
-                data={"user_id": target, "role": role_value.value, "previous_role": previous},
+                data=gw.MembershipChanged(user_id=target, role=role_value.value, previous_role=previous),
             )
             return await crisis_view(conn, principal, crisis)
 
@@ -129,9 +130,9 @@ class CrisisMembersMutation:
                     conn,
                     principal,
                     crisis,
-                    kind="membership_changed",
+                    kind=gw.MEMBERSHIP_CHANGED,
                     summary=f"{principal.display_name} a retiré un membre de la crise.",
-                    data={"user_id": target, "role": None, "previous_role": previous},
+                    data=gw.MembershipChanged(user_id=target, role=None, previous_role=previous),
                 )
         return removed
 
@@ -166,9 +167,9 @@ class CrisisMembersMutation:
                 conn,
                 principal,
                 crisis,
-                kind="membership_changed",
+                kind=gw.MEMBERSHIP_CHANGED,
                 summary=f"{principal.display_name} a {'ajouté' if member else 'retiré'} un membre "
                 f"{'à' if member else 'de'} la cellule « {cell['name']} ».",
-                data={"user_id": target, "cell_id": str(cell["id"]), "member": member},
+                data=gw.MembershipChanged(user_id=target, cell_id=str(cell["id"]), member=member),
             )
         return True

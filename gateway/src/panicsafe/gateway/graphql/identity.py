@@ -12,6 +12,7 @@ from typing import Any, cast
 import strawberry
 from strawberry.scalars import JSON
 
+from panicsafe.contracts import gateway as gw
 from panicsafe.contracts.errors import ErrorCode
 from panicsafe.core.errors import ServiceError, invalid, not_found
 from panicsafe.gateway import security_events
@@ -115,9 +116,9 @@ class IdentityMutation:
                 await security_events.record_for(
                     conn,
                     principal,
-                    kind="session_revoked",
+                    kind=gw.SESSION_REVOKED,
                     summary=f"{principal.display_name} a révoqué une session.",
-                    data={"session_id": str(id)},
+                    data=gw.SessionRevoked(session_id=str(id)),
                 )
         return done
 
@@ -129,7 +130,7 @@ class IdentityMutation:
             await security_events.record_for(
                 conn,
                 principal,
-                kind="session_revoked",
+                kind=gw.SESSION_REVOKED,
                 summary=f"{principal.display_name} a révoqué {count} autre(s) session(s).",
             )
         return count
@@ -142,7 +143,7 @@ class IdentityMutation:
             await security_events.record_for(
                 conn,
                 principal,
-                kind="factor_changed",
+                kind=gw.FACTOR_CHANGED,
                 summary=f"{principal.display_name} a régénéré ses codes de secours.",
             )
         return codes
@@ -161,7 +162,7 @@ class IdentityMutation:
                 await security_events.record_for(
                     conn,
                     principal,
-                    kind="factor_changed",
+                    kind=gw.FACTOR_CHANGED,
                     summary=f"{principal.display_name} a retiré une clé d'accès.",
                 )
         return removed

@@ -15,6 +15,7 @@ from typing import Any
 
 import strawberry
 
+from panicsafe.contracts import gateway as gw
 from panicsafe.contracts.errors import ErrorCode
 from panicsafe.core.db.database import Connection
 from panicsafe.core.errors import ServiceError, forbidden, invalid, not_found
@@ -115,14 +116,14 @@ async def record_invitation(conn: Connection, principal: Principal, invitee: Inv
             conn,
             principal,
             crisis_row,
-            kind="invitation_created",
+            kind=gw.INVITATION_CREATED,
             summary=f"{principal.display_name} a émis une invitation dans la crise (rôle {role_name}).",
         )
     else:
         await security_events.record_for(
             conn,
             principal,
-            kind="invitation_created",
+            kind=gw.INVITATION_CREATED,
             summary=f"{principal.display_name} a invité {invitee.display_name} ({invitee.login}).",
         )
 

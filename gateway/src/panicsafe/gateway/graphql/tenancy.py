@@ -6,6 +6,7 @@ from typing import Any
 
 import strawberry
 
+from panicsafe.contracts import gateway as gw
 from panicsafe.contracts.errors import ErrorCode
 from panicsafe.core.errors import ServiceError, not_found
 from panicsafe.gateway import security_events
@@ -86,7 +87,7 @@ class TenancyMutation:
             await security_events.record_for(
                 conn,
                 principal,
-                kind="tenant_updated",
+                kind=gw.TENANT_UPDATED,
                 summary=tenant_updated_summary(principal.display_name, share_with_region),
             )
         assert row is not None

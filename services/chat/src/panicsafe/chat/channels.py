@@ -84,8 +84,10 @@ class Channels:
         """Default channels when a crisis is declared, a channel when a cell is created, read-only when closed."""
         if event.crisisid == NO_CRISIS:
             return
-        if gateway.CRISIS_DECLARED.matches(event) or gateway.CELL_CREATED.matches(event):
-            cells = [CellRef(id=c["id"], name=c["name"], kind=c["kind"]) for c in event.data.get("cells") or []]
+        declared = gateway.CRISIS_DECLARED.matches(event)
+        if declared or gateway.CELL_CREATED.matches(event):
+            payload = gateway.CRISIS_DECLARED.parse(event) if declared else gateway.CELL_CREATED.parse(event)
+            cells = [CellRef(id=c.id, name=c.name, kind=c.kind) for c in payload.cells]
             request = ProvisionRequest(crisis=event.crisisid, mode=event.mode, cells=cells)
             await self.provision_in(conn, event.tenantid, request)
         elif gateway.CRISIS_CLOSED.matches(event):
