@@ -3,11 +3,15 @@
 The gateway decides with the policy module (root fields `Query.logbook`, `Mutation.addLogbookEntry`,
 ...), looks up the crisis' mode (a log is one crisis in one mode), then calls the logbook service
 with a fresh actor token; the service decides need-to-know again from that token.
+
+The root fields come in two pieces: the entries (read, write, follow live), and the proof of the log
+(its signed checkpoint, its signed export).
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import AsyncGenerator
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, cast
@@ -29,8 +33,12 @@ from panicsafe.contracts.logbook import (
 from panicsafe.core.errors import forbidden, invalid
 from panicsafe.gateway.domain import policy
 from panicsafe.gateway.domain.policy import Principal
-from panicsafe.gateway.graphql.common import GInfo, LogbookKind, validated
+from panicsafe.gateway.graphql.common import GInfo, LogbookKind, principal_of, uuid_arg, validated
+from panicsafe.gateway.graphql.streams import crisis_stream
 from panicsafe.gateway.store import tenancy
+
+# Exposed by `exportLogbook` only: registered by the module that exposes it.
+strawberry.enum(ExportFormat, name="ExportFormat", description="Format d'export de la main courante.")
 
 
 @strawberry.enum(description="Sens de lecture de la main courante.")
@@ -289,3 +297,59 @@ def decode_chunk(data: str) -> bytes:
         return base64.b64decode(data, validate=True)
     except ValueError as exc:
         raise invalid("morceau d'export illisible") from exc
+
+
+# -- root fields -----------------------------------------------------------------------------------
+
+
+@strawberry.type
+class LogbookQuery:
+    @strawberry.field(description="La main courante d'une crise : filtres, pagination par curseur.")
+    async def logbook(
+        self,
+        info: GInfo,
+        crisis_id: strawberry.ID,
+        filter: LogbookFilter | None = None,
+        after: int | None = None,
+        first: int = 50,
+        order: LogbookOrder = LogbookOrder.OLDEST_FIRST,
+    ) -> LogbookPage:
+        principal = await principal_of(info)
+        return await read_logbook(info, principal, uuid_arg(crisis_id, "crisisId"), filter, after, first, order)
+
+
+@strawberry.type
+class LogbookMutation:
+    @strawberry.mutation(description="Écrire une entrée dans la main courante (fait, décision, action, communication).")
+    async def add_logbook_entry(self, info: GInfo, crisis_id: strawberry.ID, entry: LogbookEntryInput) -> LogbookEntry:
+        principal = await principal_of(info)
+        return await add_entry(info, principal, uuid_arg(crisis_id, "crisisId"), entry)
+
+
+@strawberry.type
+class LogbookSubscription:
+    @strawberry.subscription(description="Les nouvelles entrées de la main courante, en direct.")
+    async def logbook_entries(self, info: GInfo, crisis_id: strawberry.ID) -> AsyncGenerator[LogbookNotice, None]:
+        mode: Mode | None = None
+        async for principal, crisis, event in crisis_stream(info, "logbookEntries", crisis_id):
+            if mode is None:
+                _, mode, _ = await crisis_log(info, principal, crisis)
+            if is_notice(event, mode):
+                for notice in notices(principal, crisis, event):
+                    yield notice
+
+
+@strawberry.type
+class LogbookProofQuery:
+    @strawberry.field(description="Le dernier point de contrôle signé de la main courante.")
+    async def logbook_checkpoint(self, info: GInfo, crisis_id: strawberry.ID) -> LogbookCheckpoint | None:
+        principal = await principal_of(info)
+        return await latest_checkpoint(info, principal, uuid_arg(crisis_id, "crisisId"))
+
+
+@strawberry.type
+class LogbookProofMutation:
+    @strawberry.mutation(description="Exporter la main courante signée (PDF, CSV, paquet de preuve JSON).")
+    async def export_logbook(self, info: GInfo, crisis_id: strawberry.ID, format: ExportFormat) -> LogbookExport:
+        principal = await principal_of(info)
+        return await export(info, principal, uuid_arg(crisis_id, "crisisId"), format)

@@ -1,6 +1,6 @@
 """The gateway's GraphQL schema, assembled from one module per domain, every root field decided by the policy.
 
-Each domain module (`tenancy`, `invitations`, `crises`, `crisis_members`, `identity`, `logbook_fields`,
+Each domain module (`tenancy`, `invitations`, `crises`, `crisis_members`, `identity`, `logbook`,
 `chat_fields`) holds its own Query, Mutation and Subscription pieces; `Query`, `Mutation` and
 `Subscription` here only inherit from them. `PolicyGuard` is attached to every query and mutation
 field when the schema is built; it asks `domain.policy.decide("<Type>.<field>", principal, args)`
@@ -28,7 +28,7 @@ from panicsafe.gateway.graphql.crises import CrisesMutation, CrisesQuery, Crises
 from panicsafe.gateway.graphql.crisis_members import CrisisMembersMutation
 from panicsafe.gateway.graphql.identity import AccountQuery, IdentityMutation, SessionsQuery
 from panicsafe.gateway.graphql.invitations import InvitationsMutation, InvitationsQuery
-from panicsafe.gateway.graphql.logbook_fields import (
+from panicsafe.gateway.graphql.logbook import (
     LogbookMutation,
     LogbookProofMutation,
     LogbookProofQuery,
