@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import signal
@@ -107,8 +108,9 @@ class ServiceSpec(Generic[S]):
     migrations: Path | None = None
     outbox_repoll: bool = True  # see `OutboxRelay`: False when every producer wakes it after its commit
 
-    @property
+    @functools.cached_property
     def version(self) -> str:
+        """The installed distribution's version, read once (every health reply carries it)."""
         return package_version(f"panicsafe-{self.name}")
 
 
