@@ -16,7 +16,7 @@ from panicsafe.core.testing import ProvisionedSchema, make_schema
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    devstack = DevStack(tmp_path_factory.mktemp("devstack"))
+    devstack = DevStack(tmp_path_factory.mktemp("devstack"), harness=True)
     devstack.start()
     yield devstack
     devstack.stop()
@@ -24,7 +24,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
 
 @pytest.fixture
 async def nc(stack: DevStack) -> AsyncIterator[Client]:
-    client = await connect_nats(stack.nats.url, "pytest")
+    client = await connect_nats(stack.nats.url, "pytest", stack.nats.credentials())
     await ensure_events_stream(client.jetstream())
     yield client
     await client.close()

@@ -58,7 +58,7 @@ def get(url: str) -> tuple[int, dict[str, str], dict[str, object]]:
 
 
 async def test_every_service_reports_each_dependency_ok(stack: DevStack, platform: Platform) -> None:
-    nc = await connect_nats(stack.nats.url, "platform-test")
+    nc = await connect_nats(stack.nats.url, "platform-test", stack.nats.credentials("launcher"))
     try:
         replies = await health_of(RpcClient(nc), SERVICES)
     finally:

@@ -26,7 +26,7 @@ async def test_servers_up_then_down_with_nothing_left(tmp_path: Path) -> None:
         ports = [stack.nats.port, stack.postgres.port, stack.s3.port, stack.openbao.port, stack.turn.port]
         assert not set(ports) & RESERVED  # never the machine's own services' ports
 
-        nc = await connect_nats(stack.nats.url, "devstack-test")
+        nc = await connect_nats(stack.nats.url, "devstack-test", stack.nats.credentials("provisioner"))
         account = await nc.jetstream().account_info()
         await nc.close()
         assert account.limits is not None

@@ -31,10 +31,20 @@ def status(run_dir: Path) -> tuple[int, str, float]:
     return done.returncode, done.stdout + done.stderr, time.monotonic() - started
 
 
-def write_state(run_dir: Path, *, nats_url: str, pids: dict[str, int]) -> Path:
+def write_state(run_dir: Path, *, nats_url: str, pids: dict[str, int], stack: DevStack | None = None) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / "platform.json"
-    state = {"gateway_url": "http://127.0.0.1:1", "nats_url": nats_url, "services": sorted(pids), "pids": pids}
+    state: dict[str, object] = {
+        "gateway_url": "http://127.0.0.1:1",
+        "nats_url": nats_url,
+        "services": sorted(pids),
+        "pids": pids,
+        "nats_ca_file": str(run_dir / "no-ca.pem"),
+        "nats_launcher_seed_file": str(run_dir / "no-seed"),
+    }
+    if stack is not None:  # the launcher's identity: `make status` may ask each service's health, nothing more
+        state["nats_ca_file"] = stack.nats.ca_file
+        state["nats_launcher_seed_file"] = str(stack.nats.seed_file("launcher"))
     path.write_text(json.dumps(state))
     return path
 
@@ -101,7 +111,7 @@ def test_services_alive_but_nats_gone_is_said_and_the_state_kept(tmp_path: Path,
 
 
 def test_services_that_do_not_answer_are_shown_down(tmp_path: Path, stack: DevStack, posing_as_chat: int) -> None:
-    write_state(tmp_path, nats_url=stack.nats.url, pids={"chat": posing_as_chat})
+    write_state(tmp_path, nats_url=stack.nats.url, pids={"chat": posing_as_chat}, stack=stack)
     code, output, took = status(tmp_path)
     assert code == 1
     assert "chat      DOWN" in output

@@ -28,7 +28,15 @@ PRODUCERS = 8
 def start_relay(schema: ProvisionedSchema, stack: DevStack) -> subprocess.Popen[bytes]:
     script = Path(__file__).with_name("relay_process.py")
     return subprocess.Popen(
-        [sys.executable, str(script), schema.app_dsn, schema.schema, stack.nats.url],
+        [
+            sys.executable,
+            str(script),
+            schema.app_dsn,
+            schema.schema,
+            stack.nats.url,
+            str(stack.nats.seed_file("harness")),
+            stack.nats.ca_file,
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,

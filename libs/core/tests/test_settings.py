@@ -21,6 +21,7 @@ from panicsafe.core.settings import (
 
 STRONG = "k8Zq-3vLr-Wp2x-9TmB"
 STRONG_URL = f"postgresql://svc_app:{STRONG}@db.internal:5432/panicsafe"
+NKEY_SEED = "SUAEXAMPLEXSEEDXOFXAXBUSXIDENTITYXNOTXREALXAAAAAAAAAAAAAAAAA"
 STRONG_OWNER_URL = f"postgresql://svc_owner:{STRONG}-owner@db.internal:5432/panicsafe"
 
 
@@ -44,6 +45,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def valid_env(monkeypatch: pytest.MonkeyPatch, **overrides: str) -> None:
     values = {
         "TESTSVC_API_SECRET": STRONG,
+        "TESTSVC_NATS_NKEY_SEED": NKEY_SEED,
         "TESTSVC_DATABASE_URL": STRONG_URL,
         "TESTSVC_DATABASE_OWNER_URL": STRONG_OWNER_URL,
         **overrides,
@@ -68,18 +70,19 @@ def settings_error(build: Callable[[], object]) -> SettingsError:
 
 
 def test_secret_fields_collected_across_the_hierarchy() -> None:
-    assert SvcSettings.all_secret_fields() == ("database_url", "database_owner_url", "api_secret")
+    assert SvcSettings.all_secret_fields() == ("nats_nkey_seed", "database_url", "database_owner_url", "api_secret")
 
     class Both(SvcSettings, OpenBaoSettings):
         model_config = SettingsConfigDict(env_prefix="TESTSVC_")
 
     assert set(Both.all_secret_fields()) == {
+        "nats_nkey_seed",
         "database_url",
         "database_owner_url",
         "api_secret",
         "openbao_token",
     }
-    assert PanicSettings.all_secret_fields() == ()
+    assert PanicSettings.all_secret_fields() == ("nats_nkey_seed",)  # every process has a bus identity
 
 
 def test_plain_environment_values_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -215,7 +218,7 @@ def test_database_url_with_a_long_user_but_placeholder_password_refused(
 
 def test_unset_secrets_refused_in_production() -> None:
     error = settings_error(lambda: SvcSettings())
-    assert str(error).startswith("database_url: ")  # the first secret field in declaration order
+    assert str(error).startswith("nats_nkey_seed: ")  # the first secret field in declaration order (the base's first)
 
 
 def test_real_secrets_accepted_in_production(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,7 +19,7 @@ import pytest
 
 from panicsafe.contracts.events import CloudEvent, LogbookKind, LogbookPart
 from panicsafe.core.bus.connection import connect_nats
-from panicsafe.core.bus.events import ensure_events_stream, publish_event
+from panicsafe.core.bus.events import publish_event
 from panicsafe.core.devstack import DevStack
 from panicsafe.core.devstack.platform import Platform
 
@@ -34,9 +34,9 @@ async def test_every_event_is_written_exactly_once_across_crashes(tmp_path: Path
     try:
         await platform.start()
         tenant, crisis = str(uuid.uuid4()), str(uuid.uuid4())
-        nc = await connect_nats(stack.nats.url, "pytest-publisher")
+        # The events' owner publishes them, with its own bus identity (the stream is the platform's).
+        nc = await connect_nats(stack.nats.url, "pytest-publisher", stack.nats.credentials("sara"))
         js = nc.jetstream()
-        await ensure_events_stream(js)
         published: list[str] = []
         next_n = 0
 

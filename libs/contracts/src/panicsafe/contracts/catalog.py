@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from panicsafe.contracts import chat, gateway, logbook
-from panicsafe.contracts.declarations import EventType, Operation
+from panicsafe.contracts.declarations import EventType, Operation, Subscription
 from panicsafe.contracts.health import health
 
 
@@ -23,6 +23,12 @@ class ServiceEntry:
     description: str
     operations: tuple[Operation[Any, Any], ...] = ()
     events: tuple[EventType[Any], ...] = ()
+    # What it reads from the bus (durable consumers) and whose operations it calls: the NATS
+    # permissions of its identity are made from these and from its own operations and events.
+    subscriptions: tuple[Subscription, ...] = ()
+    calls: tuple[str, ...] = ()
+    # Live views: it may open short-lived ordered consumers on every event (the gateway's WebSocket feeds).
+    live_events: bool = False
 
     @property
     def module(self) -> str:
@@ -43,16 +49,26 @@ class ServiceEntry:
 
 GATEWAY = "gateway"
 # In start order: the downstream services first, the gateway (which calls them) last.
-SERVICES: tuple[ServiceEntry, ...] = (
-    ServiceEntry("chat", "compartmentalised crisis messaging", chat.OPERATIONS, chat.EVENTS),
+_DOWNSTREAM_SERVICES: tuple[ServiceEntry, ...] = (
+    ServiceEntry("chat", "compartmentalised crisis messaging", chat.OPERATIONS, chat.EVENTS, chat.SUBSCRIPTIONS),
     ServiceEntry("video", "WebRTC rooms for crisis cells (SFU, TURN credentials)"),
-    ServiceEntry("logbook", "the signed main courante", logbook.OPERATIONS, logbook.EVENTS),
+    ServiceEntry("logbook", "the signed main courante", logbook.OPERATIONS, logbook.EVENTS, logbook.SUBSCRIPTIONS),
     ServiceEntry("docs", "the document vault and paper kit"),
     ServiceEntry("sara", "plans, tasks, regulatory clocks, exercises"),
-    ServiceEntry(GATEWAY, "the GraphQL edge: identity, MFA, access decisions", gateway.OPERATIONS, gateway.EVENTS),
+)
+DOWNSTREAM: tuple[str, ...] = tuple(entry.name for entry in _DOWNSTREAM_SERVICES)
+SERVICES: tuple[ServiceEntry, ...] = (
+    *_DOWNSTREAM_SERVICES,
+    ServiceEntry(
+        GATEWAY,
+        "the GraphQL edge: identity, MFA, access decisions",
+        gateway.OPERATIONS,
+        gateway.EVENTS,
+        calls=DOWNSTREAM,  # the gateway calls every service; no service calls the gateway
+        live_events=True,
+    ),
 )
 SERVICE_NAMES: tuple[str, ...] = tuple(entry.name for entry in SERVICES)
-DOWNSTREAM: tuple[str, ...] = tuple(name for name in SERVICE_NAMES if name != GATEWAY)
 
 
 def service(name: str) -> ServiceEntry:
@@ -68,3 +84,7 @@ def operations() -> list[Operation[Any, Any]]:
 
 def events() -> list[EventType[Any]]:
     return [event for entry in SERVICES for event in entry.events]
+
+
+def subscriptions() -> list[Subscription]:
+    return [sub for entry in SERVICES for sub in entry.subscriptions]

@@ -21,10 +21,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
+from panicsafe.contracts import gateway
 from panicsafe.contracts.actor import LEADING_ROLES as LEADING
 from panicsafe.contracts.actor import LIMITED_ROLES as LIMITED
 from panicsafe.contracts.actor import READ_ONLY_ROLES as READ_ONLY
-from panicsafe.contracts.declarations import EventType, Operation
+from panicsafe.contracts.declarations import EventType, Operation, Subscription
 from panicsafe.contracts.events import LogbookKind, Mode, Uuid
 
 MAX_TEXT = 10_000
@@ -357,3 +358,12 @@ EVENTS: tuple[EventType[Any], ...] = (
     CHANNEL_CREATED,
     CHANNEL_MEMBERS_CHANGED,
 )
+
+# What chat reads from the bus: the gateway's crisis and cell events, to open and close channels.
+PROVISIONER = Subscription(
+    SERVICE,
+    "chat-provisioner",
+    events=(gateway.CRISIS_DECLARED, gateway.CELL_CREATED, gateway.CRISIS_CLOSED),
+    description="opens a crisis's and its cells' channels, closes them with the crisis",
+)
+SUBSCRIPTIONS: tuple[Subscription, ...] = (PROVISIONER,)

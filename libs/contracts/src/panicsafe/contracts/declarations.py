@@ -12,6 +12,7 @@ their JSON Schemas into the repository, and a test fails when the committed copy
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -29,6 +30,7 @@ from panicsafe.contracts.events import (
 Req = TypeVar("Req", bound=BaseModel)
 Rep = TypeVar("Rep", bound=BaseModel)
 Payload = TypeVar("Payload", bound=BaseModel)
+DURABLE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 
 
 def _check_token(kind: str, value: str) -> None:
@@ -129,3 +131,38 @@ class EventType(Generic[Payload]):
 
     def __repr__(self) -> str:
         return f"EventType({self.type})"
+
+
+@dataclass(frozen=True, eq=False)
+class Subscription:
+    """A durable consumer a service declares: what it reads from the `EVENTS` stream, and nothing else.
+
+    The bus grants the service exactly these subjects (the consumer is provisioned by the platform,
+    the service only pulls from it): a declared list of event types, or `everything` for the one
+    service whose job is to read them all (the main courante)."""
+
+    service: str
+    durable: str
+    events: tuple[EventType[Any], ...] = ()
+    everything: bool = False
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        _check_token("service", self.service)
+        if not DURABLE_RE.match(self.durable) or not self.durable.startswith(f"{self.service}-"):
+            raise ValueError(f"durable {self.durable!r} must be `<service>-<name>` in [a-z0-9-]")
+        if self.everything == bool(self.events):
+            raise ValueError(f"{self.durable}: declare either event types or everything, not both or neither")
+
+    @property
+    def filter_subjects(self) -> tuple[str, ...]:
+        """The JetStream filter subjects of the consumer."""
+        if self.everything:
+            return ("evt.>",)
+        return tuple(sorted({event.subjects() for event in self.events}))
+
+    def wants(self, event: CloudEvent) -> bool:
+        return self.everything or any(declared.matches(event) for declared in self.events)
+
+    def __repr__(self) -> str:
+        return f"Subscription({self.durable})"

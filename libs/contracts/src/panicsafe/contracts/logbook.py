@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
-from panicsafe.contracts.declarations import EventType, Operation
+from panicsafe.contracts.declarations import EventType, Operation, Subscription
 from panicsafe.contracts.events import LogbookKind, Mode, Uuid, canonical_uuid
 
 MAX_SUMMARY = 500
@@ -232,3 +232,12 @@ OPERATIONS: tuple[Operation[Any, Any], ...] = (
 
 ENTRIES_RECORDED = EventType(SERVICE, "entries_recorded", EntriesRecorded, "New entries of one log, for live views")
 EVENTS: tuple[EventType[Any], ...] = (ENTRIES_RECORDED,)
+
+# What the logbook reads from the bus: every event, since any service's event may carry a logbook part.
+WRITER = Subscription(
+    SERVICE,
+    "logbook-writer",
+    everything=True,
+    description="writes the main courante from every event with a logbook part",
+)
+SUBSCRIPTIONS: tuple[Subscription, ...] = (WRITER,)

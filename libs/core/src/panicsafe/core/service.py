@@ -24,11 +24,11 @@ from minio import Minio
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from panicsafe.contracts.declarations import EventType
+from panicsafe.contracts.declarations import Subscription
 from panicsafe.contracts.health import DependencyHealth, DependencyStatus, HealthReply, HealthRequest, health
 from panicsafe.core.bus.connection import connect_nats
 from panicsafe.core.bus.consumer import EventConsumer, EventFilter, EventHandler
-from panicsafe.core.bus.events import ensure_events_stream
+from panicsafe.core.bus.events import wait_events_stream
 from panicsafe.core.bus.outbox import OutboxRelay
 from panicsafe.core.bus.rpc import RpcClient, RpcContext, RpcRouter, RpcServer, serve
 from panicsafe.core.crypto import EnvelopeCipher, TransitKeys
@@ -58,27 +58,27 @@ def settle_garbage_collector() -> None:
 
 @dataclass(frozen=True)
 class ConsumerSpec:
-    """A durable JetStream consumer of the service: `handler` runs in the transaction that records the event."""
+    """A durable consumer the service declared (`Subscription`): `handler` runs in the transaction that
+    records the event. The consumer exists already (the platform provisions declared consumers); the
+    service only pulls from it, and its identity may pull from no other."""
 
-    durable: str
-    filter_subject: str
+    subscription: Subscription
     handler: EventHandler
     wants: EventFilter | None = None
     ignore_services: frozenset[str] = frozenset()
 
-    @classmethod
-    def of(cls, durable: str, handler: EventHandler, *types: EventType[Any]) -> ConsumerSpec:
-        """A consumer of exactly these declared event types, all of one producing service."""
-        services = {t.service for t in types}
-        if len(services) != 1:
-            raise ValueError("a consumer of declared event types reads one producing service's subjects")
-        wanted = frozenset(t.type for t in types)
-        return cls(
-            durable=durable,
-            filter_subject=f"evt.*.*.{services.pop()}.>",
-            handler=handler,
-            wants=lambda event: event.type in wanted,
-        )
+    @property
+    def durable(self) -> str:
+        return self.subscription.durable
+
+    def accepts(self) -> EventFilter | None:
+        """Which events the handler acts on: the declared types, narrowed by `wants`."""
+        subscription, wants = self.subscription, self.wants
+        if subscription.everything:
+            return wants
+        if wants is None:
+            return subscription.wants
+        return lambda event: subscription.wants(event) and wants(event)
 
 
 @dataclass
@@ -153,9 +153,11 @@ class Runtime(Generic[S]):
     async def start(self) -> None:
         """Connections, migrations, the service's build step, then its relay, consumers and RPC."""
         settings = self.settings
-        self.nc = await connect_nats(settings.nats_url, f"panicsafe-{self.name}-{settings.instance}")
+        self.nc = await connect_nats(
+            settings.nats_url, f"panicsafe-{self.name}-{settings.instance}", settings.nats_credentials(self.name)
+        )
         self.js = self.nc.jetstream()
-        await ensure_events_stream(self.js)
+        await wait_events_stream(self.js)
         self.rpc = RpcClient(self.nc, timeout=settings.rpc_timeout_s)
         if isinstance(settings, DatabaseSettings):
             await upgrade_async(self.spec.migrations, settings.database_owner_url.get_secret_value(), self.name)
@@ -204,13 +206,15 @@ class Runtime(Generic[S]):
         self.relay = OutboxRelay(self.db, self.js, self.name, repoll=self.spec.outbox_repoll)
         self._tasks.append(asyncio.create_task(self.relay.run(), name=f"{self.name}-outbox"))
         for consumer_spec in self._parts.consumers:
+            if consumer_spec.subscription.service != self.name:
+                raise RuntimeError(f"{self.name} cannot pull from {consumer_spec.durable}: not its subscription")
             consumer = EventConsumer(
                 self.db.pool,
                 self.js,
                 durable=consumer_spec.durable,
-                filter_subject=consumer_spec.filter_subject,
+                filter_subject=consumer_spec.subscription.filter_subjects,
                 handler=consumer_spec.handler,
-                wants=consumer_spec.wants,
+                wants=consumer_spec.accepts(),
                 ignore_services=consumer_spec.ignore_services,
             )
             self.consumers.append(consumer)

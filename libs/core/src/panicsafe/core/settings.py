@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from panicsafe.core.bus.connection import NatsCredentials
+
 PLACEHOLDERS = frozenset({"", "changeme", "change-me", "changethis", "secret", "password", "dev", "root", "test"})
 
 
@@ -32,16 +34,27 @@ class PanicSettings(BaseSettings):
     """Fields every process shares. Subclasses set `model_config` with their env prefix."""
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
-    secret_fields: ClassVar[tuple[str, ...]] = ()
+    secret_fields: ClassVar[tuple[str, ...]] = ("nats_nkey_seed",)
 
     environment: Environment = Environment.PRODUCTION
     instance: str = Field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
     log_level: str = "INFO"
-    nats_url: str = "nats://127.0.0.1:4222"
+    nats_url: str = "tls://127.0.0.1:4222"
+    # The process's bus identity (see `panicsafe.core.bus.identity`): its nkey seed (from a file) and
+    # the CA that signed the NATS server's certificate.
+    nats_nkey_seed: SecretStr = SecretStr("")
+    nats_ca_file: Path | None = None
     rpc_timeout_s: float = Field(default=5.0, gt=0, le=60)
     # Ed25519 public keys accepted for actor tokens: a directory of `<kid>.pem` files.
     token_keys_dir: Path | None = None
     token_audience: str = ""
+
+    def nats_credentials(self, identity: str) -> NatsCredentials:
+        return NatsCredentials(
+            identity=identity,
+            seed=self.nats_nkey_seed.get_secret_value() or None,
+            ca_file=str(self.nats_ca_file) if self.nats_ca_file else None,
+        )
 
     @classmethod
     def all_secret_fields(cls) -> tuple[str, ...]:

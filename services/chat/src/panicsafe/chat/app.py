@@ -11,13 +11,10 @@ from panicsafe.chat.messages import Messages
 from panicsafe.chat.reading import Reading
 from panicsafe.chat.search import Search, SearchKeys
 from panicsafe.chat.settings import ChatSettings
-from panicsafe.contracts import gateway
+from panicsafe.contracts.chat import PROVISIONER
 from panicsafe.core.service import ConsumerSpec, Runtime, ServiceParts, ServiceSpec
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-# The durable consumer that opens a crisis' default channels when it is declared.
-DURABLE = "chat-provisioner"
-GATEWAY_EVENTS = (gateway.CRISIS_DECLARED, gateway.CELL_CREATED, gateway.CRISIS_CLOSED)
 
 
 async def build(rt: Runtime[ChatSettings]) -> ServiceParts:
@@ -35,7 +32,7 @@ async def build(rt: Runtime[ChatSettings]) -> ServiceParts:
     )
     return ServiceParts(
         router=router,
-        consumers=[ConsumerSpec.of(DURABLE, channels.on_gateway_event, *GATEWAY_EVENTS)],
+        consumers=[ConsumerSpec(PROVISIONER, channels.on_gateway_event)],
     )
 
 

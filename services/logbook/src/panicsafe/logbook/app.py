@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from panicsafe.contracts.events import CloudEvent
-from panicsafe.contracts.logbook import SERVICE
+from panicsafe.contracts.logbook import SERVICE, WRITER
 from panicsafe.core.service import ConsumerSpec, Runtime, ServiceParts, ServiceSpec
 from panicsafe.logbook.core import LogbookCore
 from panicsafe.logbook.exports import ExportStore
@@ -14,8 +14,6 @@ from panicsafe.logbook.settings import LogbookSettings
 from panicsafe.logbook.signing import TransitSigner
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-# The durable consumer that writes the main courante from every event with a logbook part.
-DURABLE = "logbook-writer"
 
 
 def wants(event: CloudEvent) -> bool:
@@ -42,8 +40,7 @@ async def build(rt: Runtime[LogbookSettings]) -> ServiceParts:
         router=build_router(core, exports),
         consumers=[
             ConsumerSpec(
-                durable=DURABLE,
-                filter_subject="evt.>",  # every service's events: those with a logbook part are entries
+                WRITER,  # every service's events: those with a logbook part are entries
                 handler=core.ingest,
                 wants=wants,
                 ignore_services=frozenset({SERVICE}),  # its own notices

@@ -31,8 +31,24 @@ EventHandler = Callable[[Connection, CloudEvent], Awaitable[None]]
 EventFilter = Callable[[CloudEvent], bool]
 
 
+def consumer_config(
+    durable: str, filter_subjects: tuple[str, ...], *, batch_size: int = 200, ack_wait_s: float = 30.0
+) -> ConsumerConfig:
+    """A durable pull consumer's settings: the platform provisions declared ones with exactly these."""
+    return ConsumerConfig(
+        name=durable,
+        durable_name=durable,
+        filter_subjects=list(filter_subjects),
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_wait=ack_wait_s,
+        max_ack_pending=batch_size * 10,
+        max_deliver=-1,
+    )
+
+
 class EventConsumer:
-    """Applies `handler` to each event on `filter_subject`, once, inside the event's tenant."""
+    """Applies `handler` to each event on `filter_subject` (one or several), once, inside the event's tenant."""
 
     def __init__(
         self,
@@ -40,7 +56,7 @@ class EventConsumer:
         js: JetStreamContext,
         *,
         durable: str,
-        filter_subject: str,
+        filter_subject: str | tuple[str, ...],
         handler: EventHandler,
         batch_size: int = 200,
         ack_wait_s: float = 30.0,
@@ -50,7 +66,7 @@ class EventConsumer:
         self.pool = pool
         self.js = js
         self.durable = durable
-        self.filter_subject = filter_subject
+        self.filter_subjects = (filter_subject,) if isinstance(filter_subject, str) else tuple(filter_subject)
         self.handler = handler
         self.batch_size = batch_size
         self.ack_wait_s = ack_wait_s
@@ -71,16 +87,17 @@ class EventConsumer:
         while not self._stopping.is_set():
             try:
                 if subscription is None:
+                    # A declared consumer exists already (the platform provisioned it and the service
+                    # may only pull from it); only an all-powerful test identity creates its own.
                     subscription = await self.js.pull_subscribe(
-                        self.filter_subject,
+                        self.filter_subjects[0],
                         durable=self.durable,
                         stream=EVENTS_STREAM,
-                        config=ConsumerConfig(
-                            ack_policy=AckPolicy.EXPLICIT,
-                            deliver_policy=DeliverPolicy.ALL,
-                            ack_wait=self.ack_wait_s,
-                            max_ack_pending=self.batch_size * 10,
-                            max_deliver=-1,
+                        config=consumer_config(
+                            self.durable,
+                            self.filter_subjects,
+                            batch_size=self.batch_size,
+                            ack_wait_s=self.ack_wait_s,
                         ),
                     )
                 try:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, NotFoundError
 
 from panicsafe.contracts.events import CloudEvent
 from panicsafe.core.telemetry import inject_headers
 
+log = logging.getLogger(__name__)
 EVENTS_STREAM = "EVENTS"
 EVENTS_SUBJECTS = ["evt.>"]
 DUPLICATE_WINDOW_S = 120.0
@@ -29,6 +35,22 @@ async def ensure_events_stream(js: JetStreamContext, *, replicas: int = 1) -> No
         await js.add_stream(config)
     except BadRequestError:
         await js.update_stream(config)
+
+
+async def wait_events_stream(js: JetStreamContext, *, timeout: float = 60.0) -> None:
+    """Wait until the platform has provisioned the stream (services may not create it)."""
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while True:
+        try:
+            await js.stream_info(EVENTS_STREAM)
+            return
+        except (NotFoundError, NatsTimeoutError, TimeoutError):
+            if time.monotonic() > deadline:
+                raise
+            log.info("waiting for the %s stream to be provisioned", EVENTS_STREAM)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
 
 def event_headers(event: CloudEvent) -> dict[str, str]:

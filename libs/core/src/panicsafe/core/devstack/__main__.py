@@ -22,6 +22,8 @@ import nats
 from nats.errors import Error as NatsError
 
 from panicsafe.contracts.health import DependencyStatus
+from panicsafe.core.bus.connection import NatsCredentials
+from panicsafe.core.bus.identity import LAUNCHER, inbox_prefix
 from panicsafe.core.bus.rpc import RpcClient
 from panicsafe.core.devstack.platform import (
     SERVICES,
@@ -55,7 +57,7 @@ def _wait_for_signal() -> None:
 
 def servers_table(stack: DevStack) -> str:
     rows = [
-        f"  nats      {stack.nats.url}  (monitor http://127.0.0.1:{stack.nats.monitor_port})",
+        f"  nats      {stack.nats.url}  (TLS, one nkey per service; monitor http://127.0.0.1:{stack.nats.monitor_port})",
         f"  postgres  {stack.postgres.admin_dsn}",
         f"  s3        http://{stack.s3.endpoint}  (SeaweedFS)",
         f"  openbao   {stack.openbao.address}  (dev mode, token in {stack.directory}/openbao/openbao.token)",
@@ -78,7 +80,7 @@ def cmd_run(run_dir: Path, services: tuple[str, ...]) -> int:
         _out("\nServices (rpc.<name>.health):\n" + health_table(services, replies))
         _out(f"\nWeb client: {platform.public_url}  (readiness: {platform.gateway_url}/readyz)")
         if "gateway" in services:
-            demo = asyncio.run(bootstrap_demo(stack.nats.url))
+            demo = asyncio.run(bootstrap_demo(stack.nats))
             _out(f"\nDemo tenant « {demo.tenant_name} » with three establishments.")
             _out(
                 f"Enrol its administrator ({demo.admin_login}) with this one-time link (72 h):\n  {demo.enrolment_link}"
@@ -131,9 +133,17 @@ async def _status(run_dir: Path) -> int:
     try:
         # One try (nats-py counts attempts per server and gives up after `max_reconnect_attempts`
         # more): not the endless reconnecting of `connect_nats`, which services need and this does not.
+        credentials = NatsCredentials(
+            identity=LAUNCHER,
+            seed=Path(state["nats_launcher_seed_file"]).read_text().strip(),
+            ca_file=state["nats_ca_file"],
+        )
         connecting = nats.connect(
             state["nats_url"],
             name="panicsafe-status",
+            nkeys_seed_str=credentials.seed,
+            tls=credentials.tls_context(),
+            inbox_prefix=inbox_prefix(LAUNCHER),
             allow_reconnect=False,
             max_reconnect_attempts=1,
             reconnect_time_wait=0.2,
@@ -141,7 +151,7 @@ async def _status(run_dir: Path) -> int:
             error_cb=_quiet,
         )
         nc = await asyncio.wait_for(connecting, timeout=3 * NATS_CONNECT_TIMEOUT_S)
-    except (OSError, TimeoutError, NatsError) as exc:
+    except (OSError, KeyError, TimeoutError, NatsError) as exc:
         running = ", ".join(f"{name} (pid {pid})" for name, pid in sorted(alive.items()))
         _out(f"NATS at {state['nats_url']} does not answer ({exc or type(exc).__name__}); still running: {running}.")
         return 1

@@ -23,8 +23,10 @@ from panicsafe.contracts.catalog import GATEWAY, SERVICE_NAMES
 from panicsafe.contracts.gateway import BOOTSTRAP_DEMO, BootstrapDemoReply, BootstrapDemoRequest
 from panicsafe.contracts.health import DependencyStatus, HealthReply, HealthRequest, health
 from panicsafe.core.bus.connection import connect_nats
+from panicsafe.core.bus.identity import LAUNCHER
 from panicsafe.core.bus.rpc import RpcClient
 from panicsafe.core.db.provision import ServiceRoles, provision_service
+from panicsafe.core.devstack.natsd import NatsInfo
 from panicsafe.core.devstack.ports import free_port, port_is_free
 from panicsafe.core.devstack.servers import DevStackError, _signal_group, _wait_group_gone, http_status
 from panicsafe.core.devstack.stack import DevStack
@@ -109,6 +111,9 @@ class Platform:
         values = {
             "ENVIRONMENT": "development",
             "NATS_URL": self.stack.nats.url,
+            "NATS_CA_FILE": self.stack.nats.ca_file,
+            # Its own bus identity only: a copy of its seed in its own secrets folder.
+            "NATS_NKEY_SEED_FILE": _secret_file(folder / "nats_seed", self.stack.nats.credentials(name).seed or ""),
             "DATABASE_URL_FILE": str(folder / "database_url"),
             "DATABASE_OWNER_URL_FILE": str(folder / "database_owner_url"),
             "TOKEN_KEYS_DIR": str(self.keys_dir),
@@ -173,7 +178,7 @@ class Platform:
         return await self.wait_healthy(timeout)
 
     async def wait_healthy(self, timeout: float) -> dict[str, HealthReply]:
-        nc = await connect_nats(self.stack.nats.url, "panicsafe-launcher")
+        nc = await connect_nats(self.stack.nats.url, "panicsafe-launcher", self.stack.nats.credentials(LAUNCHER))
         try:
             deadline = time.monotonic() + timeout
             healthy: dict[str, HealthReply] = {}
@@ -215,9 +220,9 @@ class Platform:
         self.processes.clear()
 
 
-async def bootstrap_demo(nats_url: str) -> BootstrapDemoReply:
+async def bootstrap_demo(nats: NatsInfo) -> BootstrapDemoReply:
     """Development: the gateway creates the demo tenant and returns its administrator's enrolment link."""
-    nc = await connect_nats(nats_url, "panicsafe-launcher")
+    nc = await connect_nats(nats.url, "panicsafe-launcher", nats.credentials(LAUNCHER))
     try:
         return await RpcClient(nc).call(BOOTSTRAP_DEMO, BootstrapDemoRequest())
     finally:
@@ -272,6 +277,8 @@ def write_run_state(directory: Path, platform: Platform) -> None:
     state = {
         "gateway_url": platform.gateway_url,
         "nats_url": platform.stack.nats.url,
+        "nats_ca_file": platform.stack.nats.ca_file,
+        "nats_launcher_seed_file": str(platform.stack.nats.seed_file(LAUNCHER)),
         "services": list(platform.services),
         "pids": {n: p.process.pid for n, p in platform.processes.items()},
     }

@@ -1,4 +1,4 @@
-"""The real servers of a local stack: NATS, PostgreSQL, SeaweedFS (S3), OpenBao (dev), coturn.
+"""The real servers of a local stack: PostgreSQL, SeaweedFS (S3), OpenBao (dev), coturn (NATS: `natsd`).
 
 Each runs as a child process in its own process group, in a folder of the stack, on free
 loopback ports, and is stopped with its whole group: nothing is left behind.
@@ -164,37 +164,6 @@ def _wait_group_gone(pgid: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while group_members(pgid) and time.monotonic() < deadline:
         time.sleep(0.05)
-
-
-# --- NATS -------------------------------------------------------------------------------------
-
-
-@dataclass
-class NatsInfo:
-    url: str
-    port: int
-    monitor_port: int
-    store_dir: str
-
-
-def nats_server(directory: Path, port: int | None = None, monitor_port: int | None = None) -> tuple[Server, NatsInfo]:
-    port = port or free_port()
-    monitor_port = monitor_port or free_port()
-    store = directory / "jetstream"
-    store.mkdir(parents=True, exist_ok=True)
-    config = directory / "nats.conf"
-    # sync_interval: always — every acknowledged write is on disk (see DEPENDENCIES.md on Jepsen).
-    config.write_text(
-        f'server_name: "panicsafe-dev"\nlisten: "{LOOPBACK}:{port}"\nhttp: "{LOOPBACK}:{monitor_port}"\n'
-        f'max_payload: 8MB\njetstream {{\n  store_dir: "{store}"\n  sync_interval: always\n}}\n'
-    )
-    server = Server(
-        name="nats",
-        directory=directory,
-        argv=[find_binary("nats-server"), "-c", str(config)],
-        ready=lambda: http_status(f"http://{LOOPBACK}:{monitor_port}/healthz?js-enabled-only=true") == 200,
-    )
-    return server, NatsInfo(f"nats://{LOOPBACK}:{port}", port, monitor_port, str(store))
 
 
 # --- PostgreSQL -------------------------------------------------------------------------------

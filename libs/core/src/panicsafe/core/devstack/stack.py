@@ -11,17 +11,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from panicsafe.core.bus.connection import connect_nats
+from panicsafe.core.bus.identity import PROVISIONER
+from panicsafe.core.bus.provision import provision_bus
+from panicsafe.core.devstack.natsd import NatsInfo, nats_server
 from panicsafe.core.devstack.servers import (
     DevStackError,
-    NatsInfo,
     OpenBaoInfo,
     PostgresInfo,
     S3Info,
@@ -30,7 +35,6 @@ from panicsafe.core.devstack.servers import (
     bootstrap_openbao,
     coturn_server,
     describe,
-    nats_server,
     openbao_server,
     postgres_server,
     remove_postgres_data,
@@ -48,9 +52,13 @@ T = TypeVar("T")
 class DevStack:
     """Starts, restarts and stops the real servers; knows where each one listens."""
 
-    def __init__(self, directory: Path, components: Iterable[Component] = ALL_COMPONENTS) -> None:
+    def __init__(
+        self, directory: Path, components: Iterable[Component] = ALL_COMPONENTS, *, harness: bool = False
+    ) -> None:
         self.directory = directory.resolve()
         self.components = tuple(components)
+        # Test stacks only: an all-powerful NATS identity (`harness`) for tests that play any part.
+        self.harness = harness
         self.servers: dict[str, Server] = {}
         self.startup_s: dict[str, float] = {}
         self._nats: NatsInfo | None = None
@@ -94,6 +102,8 @@ class DevStack:
                 self.servers[component] = server
             for name, server in self.servers.items():
                 self.startup_s[name] = server.wait_ready(READY_TIMEOUT_S)
+            if "nats" in self.servers:
+                _in_thread(self._provision_bus)
             if "openbao" in self.servers:
                 bootstrap_openbao(self.openbao)
         except BaseException:
@@ -106,7 +116,7 @@ class DevStack:
 
     def _make(self, component: Component, folder: Path) -> Server:
         if component == "nats":
-            server, self._nats = nats_server(folder)
+            server, self._nats = nats_server(folder, harness=self.harness)
         elif component == "postgres":
             server, self._postgres = postgres_server(folder)
         elif component == "s3":
@@ -118,6 +128,14 @@ class DevStack:
         else:
             raise DevStackError(f"unknown component {component}")
         return server
+
+    async def _provision_bus(self) -> None:
+        """The stream and the declared consumers, with the provisioner identity (services may not)."""
+        nc = await connect_nats(self.nats.url, "panicsafe-provisioner", self.nats.credentials(PROVISIONER))
+        try:
+            await provision_bus(nc.jetstream())
+        finally:
+            await nc.close()
 
     def restart(self, component: Component, *, crash: bool = False, down_s: float = 0.0) -> None:
         """Stop (or SIGKILL with `crash`) one server and start it again on the same port and data."""
@@ -166,6 +184,23 @@ class DevStack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _in_thread(work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run async setup from synchronous code, even when the caller is inside an event loop."""
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(work())
+        except BaseException as exc:  # noqa: BLE001 (re-raised in the caller's thread)
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="devstack-setup")
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
 
 
 def _need(info: T | None, name: str) -> T:
