@@ -5,12 +5,13 @@ UV := uv
 PY_SRC := libs/core/src libs/contracts/src $(wildcard services/*/src) gateway/src
 PYTEST_ARGS ?=
 
-.PHONY: help setup run status servers test lint format bench bench-% clean
+.PHONY: help setup run status servers reset test lint format bench bench-% clean
 
 help:
 	@echo "make run     start the whole platform locally on real servers, print where to log in"
 	@echo "make test    install what is missing, lint, run every test"
 	@echo "make status  health of every running service"
+	@echo "make reset   delete the local platform's data (.run/), after confirmation"
 	@echo "make lint    ruff check, ruff format --check, mypy --strict"
 	@echo "make bench   run the benchmarks (results in bench/results/)"
 
@@ -25,6 +26,10 @@ status:
 
 servers: setup
 	@$(UV) run --frozen python -m panicsafe.core.devstack servers
+
+# The local platform keeps its data across runs and reboots: deleting it is this, and it asks first.
+reset:
+	@$(UV) run --frozen python -m panicsafe.core.devstack reset
 
 lint: setup
 	$(UV) run --frozen ruff check .
@@ -48,5 +53,6 @@ bench: setup
 bench-%: setup
 	$(UV) run --frozen python -m bench $*
 
+# Caches only: the platform's data (.run/) goes with `make reset`.
 clean:
-	rm -rf .run .pytest_cache .mypy_cache .ruff_cache bench/results/*.json
+	rm -rf .pytest_cache .mypy_cache .ruff_cache bench/results/*.json

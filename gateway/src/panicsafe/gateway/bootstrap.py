@@ -32,7 +32,7 @@ class BootstrappedTenant:
     invitation_token: str
 
     def link(self, public_url: str) -> str:
-        return f"{public_url.rstrip('/')}/#/invitation/{self.invitation_token}"
+        return invitation_link(public_url, self.invitation_token)
 
 
 async def create_tenant(
@@ -80,6 +80,66 @@ async def create_tenant(
             summary=f"Organisation « {name} » créée ; invitation de l'administrateur {admin_login}.",
         )
     return BootstrappedTenant(tenant_id, admin_login, token)
+
+
+@dataclass(frozen=True)
+class DemoTenant:
+    tenant_id: str
+    admin_login: str
+    invitation_token: str | None  # None: the administrator has enrolled
+    created: bool
+
+
+async def ensure_demo(db: Database, tenant_id: str | None) -> DemoTenant:
+    """The demo tenant of a previous run if it still exists, else a new one.
+
+    While its administrator has not enrolled, a new invitation replaces the pending ones: only
+    hashes of invitation tokens are kept, so the link of the previous run cannot be printed again."""
+    if tenant_id is not None and _is_uuid(tenant_id):
+        async with db.tenant(tenant_id) as conn:
+            if await tenancy.tenant(conn, tenant_id) is not None:
+                first = await conn.fetchrow(
+                    "SELECT * FROM invitations WHERE tenant_role = 'admin' ORDER BY created_at LIMIT 1"
+                )
+                if first is not None:
+                    login = str(first["login"])
+                    enrolled = await conn.fetchval(
+                        "SELECT EXISTS (SELECT 1 FROM invitations WHERE login = $1 AND used_at IS NOT NULL)", login
+                    )
+                    if enrolled:
+                        return DemoTenant(tenant_id, login, None, created=False)
+                    await conn.execute(
+                        "UPDATE invitations SET expires_at = now() "
+                        "WHERE login = $1 AND used_at IS NULL AND expires_at > now()",
+                        login,
+                    )
+                    token = secrets.token_urlsafe(32)
+                    await tenancy.create_invitation(
+                        conn,
+                        tenant_id=tenant_id,
+                        token_hash=token_hash(token),
+                        login=login,
+                        display_name=str(first["display_name"]),
+                        tenant_role="admin",
+                        supervisor_region=None,
+                        created_by=None,
+                        expires_at=datetime.now(UTC) + timedelta(hours=72),
+                    )
+                    return DemoTenant(tenant_id, login, token, created=False)
+    demo = await create_demo(db)
+    return DemoTenant(demo.tenant_id, demo.admin_login, demo.invitation_token, created=True)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def invitation_link(public_url: str, token: str) -> str:
+    return f"{public_url.rstrip('/')}/#/invitation/{token}"
 
 
 async def create_demo(db: Database) -> BootstrappedTenant:

@@ -7,7 +7,7 @@ from panicsafe.contracts.gateway import BootstrapDemoReply, BootstrapDemoRequest
 from panicsafe.core.bus.rpc import RpcContext, RpcRouter
 from panicsafe.core.db.database import Database
 from panicsafe.core.errors import forbidden
-from panicsafe.gateway.bootstrap import DEMO_TENANT, create_demo
+from panicsafe.gateway.bootstrap import DEMO_TENANT, ensure_demo, invitation_link
 from panicsafe.gateway.settings import GatewaySettings
 
 
@@ -19,12 +19,14 @@ def build_router(db: Database, settings: GatewaySettings) -> RpcRouter:
         """Development only: `make run` seeds the demo tenant through this call."""
         if settings.environment != "development":
             raise forbidden("bootstrap_demo exists only in development")
-        demo = await create_demo(db)
+        demo = await ensure_demo(db, request.tenant_id)
+        token = demo.invitation_token
         return BootstrapDemoReply(
             tenant_id=demo.tenant_id,
             tenant_name=DEMO_TENANT,
             admin_login=demo.admin_login,
-            enrolment_link=demo.link(settings.public_url),
+            enrolment_link=invitation_link(settings.public_url, token) if token else None,
+            created=demo.created,
         )
 
     return router

@@ -10,14 +10,20 @@ from panicsafe.contracts.declarations import EventType, Operation, Payload
 
 
 class BootstrapDemoRequest(BaseModel):
-    """Development only: create the demo tenant and its administrator's invitation."""
+    """Development only: create the demo tenant and its administrator's invitation, once.
+
+    `tenant_id` names the demo tenant a previous run created: it is kept, and while its administrator
+    has not enrolled, a fresh invitation replaces the previous one (whose token nobody kept)."""
+
+    tenant_id: str | None = None
 
 
 class BootstrapDemoReply(BaseModel):
     tenant_id: str
     tenant_name: str
     admin_login: str
-    enrolment_link: str
+    enrolment_link: str | None = None  # None once the administrator has enrolled
+    created: bool = True
 
 
 # -- events of the gateway (`evt.<t>.<c or _>.gateway.<name>`): identity, tenancy, crises ---------------

@@ -1,6 +1,8 @@
 """`python -m panicsafe.core.devstack run|status|servers`: the platform on one machine.
 
 - run: start the real servers and every service in `.run/`, print what runs where, stop all on Ctrl-C;
+  the data stays: the next run (after Ctrl-C, a kill or a reboot) resumes the same platform;
+- reset: delete `.run/` (every crisis, message and main courante entry), after confirmation;
 - status: ask every service for its health over NATS and print it (exit 1 unless all are ok); when no
   process of the recorded platform is alive, say that nothing runs and remove the stale state;
 - servers: start only the real servers (for working on one service by hand).
@@ -35,6 +37,7 @@ from panicsafe.core.devstack.platform import (
     health_table,
     write_run_state,
 )
+from panicsafe.core.devstack.servers import _signal_group, _wait_group_gone, remove_postgres_data
 from panicsafe.core.devstack.stack import DevStack
 
 RUN_DIR = Path(".run")
@@ -48,11 +51,12 @@ def _out(text: str) -> None:
     sys.stdout.flush()
 
 
-def _wait_for_signal() -> None:
+def _catch_stop() -> threading.Event:
+    """Ctrl-C or SIGTERM from now on sets the event (a stop asked during the start is kept for after it)."""
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
-    done.wait()
+    return done
 
 
 def servers_table(stack: DevStack) -> str:
@@ -68,8 +72,11 @@ def servers_table(stack: DevStack) -> str:
 
 
 def cmd_run(run_dir: Path, services: tuple[str, ...]) -> int:
-    clean_run_dir(run_dir)
-    stack = DevStack(run_dir / "stack")
+    stop_asked = _catch_stop()
+    reaped = reap_leftovers(run_dir)
+    if reaped:
+        _out(f"Stopped what a previous run left running: {', '.join(reaped)}.")
+    stack = DevStack(run_dir / "stack", persistent=True)
     platform = None
     try:
         stack.start()
@@ -80,13 +87,19 @@ def cmd_run(run_dir: Path, services: tuple[str, ...]) -> int:
         _out("\nServices (rpc.<name>.health):\n" + health_table(services, replies))
         _out(f"\nWeb client: {platform.public_url}  (readiness: {platform.gateway_url}/readyz)")
         if "gateway" in services:
-            demo = asyncio.run(bootstrap_demo(stack.nats))
-            _out(f"\nDemo tenant « {demo.tenant_name} » with three establishments.")
-            _out(
-                f"Enrol its administrator ({demo.admin_login}) with this one-time link (72 h):\n  {demo.enrolment_link}"
-            )
+            demo = asyncio.run(bootstrap_demo(stack.nats, read_demo_tenant(run_dir)))
+            write_demo_tenant(run_dir, demo.tenant_id)
+            kept = "" if demo.created else " (kept from the previous run)"
+            _out(f"\nDemo tenant « {demo.tenant_name} » with three establishments{kept}.")
+            if demo.enrolment_link:
+                _out(
+                    f"Enrol its administrator ({demo.admin_login}) with this one-time link (72 h):\n"
+                    f"  {demo.enrolment_link}"
+                )
+            else:
+                _out(f"Its administrator ({demo.admin_login}) has enrolled: sign in at {platform.public_url}")
         _out(f"Logs: {run_dir.resolve()}/logs/   Status: make status   Stop: Ctrl-C")
-        _wait_for_signal()
+        stop_asked.wait()
         _out("\nStopping...")
         return 0
     finally:
@@ -165,13 +178,100 @@ async def _status(run_dir: Path) -> int:
     return 0 if ok else 1
 
 
-def cmd_servers(run_dir: Path) -> int:
+DEMO_FILE = "demo.json"
+SERVER_BINARIES = frozenset({"nats-server", "postgres", "weed", "bao", "turnserver"})
+
+
+def read_demo_tenant(run_dir: Path) -> str | None:
+    try:
+        return str(json.loads((run_dir / DEMO_FILE).read_text())["tenant_id"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def write_demo_tenant(run_dir: Path, tenant_id: str) -> None:
+    path = run_dir / DEMO_FILE
+    path.write_text(json.dumps({"tenant_id": tenant_id}))
+    path.chmod(0o600)
+
+
+def _command(pid: int) -> list[bytes]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return []
+
+
+def reap_leftovers(run_dir: Path) -> list[str]:
+    """Stop the processes a launcher killed hard left behind (its services and servers, recorded in
+    the state files): the next run needs their ports and their data. Only a recorded pid still
+    running the recorded program is touched."""
+    doomed: dict[str, int] = {}
+    try:
+        platform_state = json.loads((run_dir / STATE_FILE).read_text())
+        doomed |= living_services(platform_state)
+    except (OSError, ValueError):
+        pass
+    try:
+        stack_state = json.loads((run_dir / "stack" / "state.json").read_text())
+        for name, pid in dict(stack_state.get("pids") or {}).items():
+            command = _command(int(pid))
+            if command and Path(command[0].decode(errors="replace")).name in SERVER_BINARIES:
+                doomed[str(name)] = int(pid)
+    except (OSError, ValueError, TypeError):
+        pass
+    for pid in doomed.values():
+        _signal_group(pid, signal.SIGTERM)
+    for pid in doomed.values():
+        _wait_group_gone(pid, 15.0)
+        _signal_group(pid, signal.SIGKILL)
+        _wait_group_gone(pid, 5.0)
+    return sorted(doomed)
+
+
+def cmd_reset(run_dir: Path, *, yes: bool) -> int:
+    """Delete the platform's data, once the person has confirmed (or passed --yes)."""
+    if living_services(_read_json(run_dir / STATE_FILE)):
+        _out("The platform is running: stop it (Ctrl-C in its terminal) before `make reset`.")
+        return 1
+    if not run_dir.exists():
+        _out(f"Nothing to reset: {run_dir.resolve()} does not exist.")
+        return 0
+    if not yes:
+        _out(
+            f"This deletes {run_dir.resolve()}: every tenant, account, crisis, message, document and main "
+            "courante entry of this local platform, and its keys. It cannot be undone."
+        )
+        try:
+            answer = input("Type 'reset' to confirm: ")
+        except EOFError:
+            answer = ""
+        if answer.strip() != "reset":
+            _out("Nothing deleted.")
+            return 1
+    reap_leftovers(run_dir)
+    remove_postgres_data(run_dir / "stack" / "postgres")
     clean_run_dir(run_dir)
-    stack = DevStack(run_dir / "stack")
+    _out(f"Deleted {run_dir.resolve()}: the next `make run` starts a new platform.")
+    return 0
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def cmd_servers(run_dir: Path) -> int:
+    stop_asked = _catch_stop()
+    reap_leftovers(run_dir)
+    stack = DevStack(run_dir / "stack", persistent=True)
     try:
         stack.start()
         _out("Real servers up (state in " + str(stack.directory / "state.json") + "):\n" + servers_table(stack))
-        _wait_for_signal()
+        stop_asked.wait()
         return 0
     finally:
         stack.stop()
@@ -179,13 +279,16 @@ def cmd_servers(run_dir: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m panicsafe.core.devstack")
-    parser.add_argument("command", choices=["run", "status", "servers"])
+    parser.add_argument("command", choices=["run", "status", "servers", "reset"])
+    parser.add_argument("--yes", action="store_true", help="reset without asking")
     parser.add_argument("--dir", type=Path, default=RUN_DIR)
     parser.add_argument("--services", default=",".join(SERVICES))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "run":
         return cmd_run(args.dir, tuple(s for s in args.services.split(",") if s))
+    if args.command == "reset":
+        return cmd_reset(args.dir, yes=args.yes)
     if args.command == "status":
         return asyncio.run(_status(args.dir))
     return cmd_servers(args.dir)

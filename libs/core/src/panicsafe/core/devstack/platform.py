@@ -27,7 +27,7 @@ from panicsafe.core.bus.identity import LAUNCHER
 from panicsafe.core.bus.rpc import RpcClient
 from panicsafe.core.db.provision import ServiceRoles, provision_service
 from panicsafe.core.devstack.natsd import NatsInfo
-from panicsafe.core.devstack.ports import free_port, port_is_free
+from panicsafe.core.devstack.ports import free_port, listen_port_is_free
 from panicsafe.core.devstack.servers import DevStackError, _signal_group, _wait_group_gone, http_status
 from panicsafe.core.devstack.stack import DevStack
 from panicsafe.core.errors import ServiceError
@@ -220,11 +220,12 @@ class Platform:
         self.processes.clear()
 
 
-async def bootstrap_demo(nats: NatsInfo) -> BootstrapDemoReply:
-    """Development: the gateway creates the demo tenant and returns its administrator's enrolment link."""
+async def bootstrap_demo(nats: NatsInfo, tenant_id: str | None = None) -> BootstrapDemoReply:
+    """Development: the gateway creates the demo tenant (or finds the one of `tenant_id`, a previous
+    run's) and returns its administrator's enrolment link while the administrator has not enrolled."""
     nc = await connect_nats(nats.url, "panicsafe-launcher", nats.credentials(LAUNCHER))
     try:
-        return await RpcClient(nc).call(BOOTSTRAP_DEMO, BootstrapDemoRequest())
+        return await RpcClient(nc).call(BOOTSTRAP_DEMO, BootstrapDemoRequest(tenant_id=tenant_id))
     finally:
         await nc.close()
 
@@ -264,7 +265,8 @@ def health_table(services: tuple[str, ...], replies: dict[str, HealthReply]) -> 
 
 def gateway_port_for_run() -> int:
     wanted = int(os.environ.get("PANICSAFE_PORT", "8480"))
-    return wanted if port_is_free(wanted) else free_port()
+    # The same port run after run: the address people bookmarked, and the origin passkeys were made for.
+    return wanted if listen_port_is_free(wanted) else free_port()
 
 
 def clean_run_dir(directory: Path) -> None:

@@ -19,6 +19,20 @@ def _bindable(port: int, kind: int) -> bool:
     return True
 
 
+def listen_port_is_free(port: int) -> bool:
+    """Can a server listen on `port` as HTTP servers do (SO_REUSEADDR: connections of a previous run
+    still in TIME_WAIT do not hold the port)?"""
+    if port in RESERVED:
+        return False
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            return False
+    return True
+
+
 def port_is_free(port: int) -> bool:
     return port not in RESERVED and _bindable(port, socket.SOCK_STREAM) and _bindable(port, socket.SOCK_DGRAM)
 

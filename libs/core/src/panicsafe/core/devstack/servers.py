@@ -7,6 +7,7 @@ loopback ports, and is stopped with its whole group: nothing is left behind.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -193,11 +194,30 @@ def _pg_owner() -> str | None:
     return "postgres"
 
 
-def postgres_server(directory: Path, port: int | None = None) -> tuple[Server, PostgresInfo]:
+def _postgres_data_dir(directory: Path, user: str | None, persistent: bool) -> Path:
+    """Where the cluster lives. As root, PostgreSQL runs as `postgres`, which cannot enter our 0700
+    folders: a temporary folder for a test stack, or a fixed one under /var/tmp (which outlives a
+    reboot) named after the stack folder for a platform that must keep its data."""
+    if user is None:
+        return directory / "pgdata"
+    if persistent:
+        digest = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:16]
+        data = Path("/var/tmp") / f"panicsafe-pg-run-{digest}"  # noqa: S108 (checked below: ours, no link)
+        data.mkdir(mode=0o700, exist_ok=True)
+        owner = data.lstat()
+        if data.is_symlink() or owner.st_uid not in (0, pwd.getpwnam(user).pw_uid) or owner.st_mode & 0o077:
+            raise DevStackError(f"{data} is not a private folder of root or {user}: refusing to use it")
+        return data
+    return Path(tempfile.mkdtemp(prefix="panicsafe-pg-"))
+
+
+def postgres_server(
+    directory: Path, port: int | None = None, *, persistent: bool = False
+) -> tuple[Server, PostgresInfo]:
     port = port or free_port()
     user = _pg_owner()
     # The data folder must be reachable by `postgres`; a pytest tmp folder is not (0700 root).
-    data = Path(tempfile.mkdtemp(prefix="panicsafe-pg-")) if user else directory / "pgdata"
+    data = _postgres_data_dir(directory, user, persistent)
     (directory / "pgdata.path").write_text(str(data))
     if user:
         shutil.chown(data, user=user)

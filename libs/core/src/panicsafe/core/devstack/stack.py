@@ -53,12 +53,19 @@ class DevStack:
     """Starts, restarts and stops the real servers; knows where each one listens."""
 
     def __init__(
-        self, directory: Path, components: Iterable[Component] = ALL_COMPONENTS, *, harness: bool = False
+        self,
+        directory: Path,
+        components: Iterable[Component] = ALL_COMPONENTS,
+        *,
+        harness: bool = False,
+        persistent: bool = False,
     ) -> None:
         self.directory = directory.resolve()
         self.components = tuple(components)
         # Test stacks only: an all-powerful NATS identity (`harness`) for tests that play any part.
         self.harness = harness
+        # `make run`: the data outlives a stop (and a reboot); a test stack's is removed with it.
+        self.persistent = persistent
         self.servers: dict[str, Server] = {}
         self.startup_s: dict[str, float] = {}
         self._nats: NatsInfo | None = None
@@ -118,7 +125,7 @@ class DevStack:
         if component == "nats":
             server, self._nats = nats_server(folder, harness=self.harness)
         elif component == "postgres":
-            server, self._postgres = postgres_server(folder)
+            server, self._postgres = postgres_server(folder, persistent=self.persistent)
         elif component == "s3":
             server, self._s3 = seaweedfs_server(folder)
         elif component == "openbao":
@@ -155,7 +162,7 @@ class DevStack:
                 self.servers[name].stop()
             except Exception:  # keep stopping the others
                 log.exception("stopping %s failed", name)
-        if "postgres" in self.servers:
+        if "postgres" in self.servers and not self.persistent:
             remove_postgres_data(self.directory / "postgres")
         self.servers.clear()
 
@@ -171,7 +178,9 @@ class DevStack:
             "openbao": self._openbao,
             "turn": self._turn,
         }
-        return {name: describe(info) for name, info in infos.items() if info is not None}
+        found: dict[str, Any] = {name: describe(info) for name, info in infos.items() if info is not None}
+        found["pids"] = self.pids()  # a later start reaps what a killed launcher left running
+        return found
 
     def write_state(self) -> Path:
         path = self.directory / "state.json"
