@@ -6,7 +6,8 @@ owner with the service's own revisions), and pg_catalog is read back: a table wi
 column, or one named below as holding tenant data without one, must have row-level security enabled,
 forced (so that the owner is bound too) and at least one policy. Every other table must be named
 below with the reason it holds no tenant data, and its columns: a column added to such a table
-(a payload, say) makes this test ask again.
+(a payload, say) makes this test ask again. The one exception, the dead letters of refused events,
+must be unreadable to the application role (it may only insert).
 """
 
 from __future__ import annotations
@@ -46,6 +47,28 @@ NO_TENANT_DATA = {
         "failure counts keyed by the login as typed and the address, before any tenant is known",
     ),
     "gateway.authz_versions": ({"user_id", "version"}, "a counter per user id (revision 0004)"),
+}
+# Tables whose rows name a tenant that cannot be trusted, so row-level security has nothing to scope
+# them by: the application role may insert, and read no more than the columns listed.
+WRITE_ONLY = {
+    f"{s}.dead_letters": (
+        {
+            "id",
+            "consumer",
+            "stream_seq",
+            "subject",
+            "event_id",
+            "reason",
+            "detail",
+            "payload",
+            "headers",
+            "refused_at",
+        },
+        {"consumer", "stream_seq"},
+        "events a consumer refused (forged or misrouted: the tenant they name is not believed), for operators "
+        "(core's bus revision bus0003); the app role's conflict check reads the consumer and stream sequence",
+    )
+    for s in SERVICE_NAMES
 }
 
 
@@ -101,6 +124,9 @@ async def test_every_table_with_tenant_data_has_forced_row_level_security(catalo
         if "tenant_id" in columns or name in TENANT_DATA:
             if not (table["enabled"] and table["forced"] and table["policies"]):
                 unprotected.append(f"{name} (enabled={table['enabled']}, forced={table['forced']})")
+        elif name in WRITE_ONLY:
+            if columns != WRITE_ONLY[name][0]:
+                changed.append(f"{name}: {sorted(columns)}, was {sorted(WRITE_ONLY[name][0])}")
         elif name not in NO_TENANT_DATA:
             unclassified.append(f"{name} {sorted(columns)}")
         elif columns != NO_TENANT_DATA[name][0]:
@@ -110,7 +136,29 @@ async def test_every_table_with_tenant_data_has_forced_row_level_security(catalo
     assert not changed, "columns changed on a table said to hold no tenant data: " + "; ".join(changed)
     # Every table this test names exists: a stale entry would hide nothing, but would mislead.
     names = {t["name"] for t in tables}
-    assert set(TENANT_DATA) | set(NO_TENANT_DATA) <= names
+    assert set(TENANT_DATA) | set(NO_TENANT_DATA) | set(WRITE_ONLY) <= names
+
+
+async def test_the_application_role_cannot_read_write_only_tables(catalog: asyncpg.Connection) -> None:
+    readable = []
+    for name, (columns, may_read, _) in WRITE_ONLY.items():
+        app = name.split(".")[0] + "_app"
+        table = await catalog.fetchrow(
+            "SELECT has_table_privilege($1, $2, 'INSERT') AS ins, has_table_privilege($1, $2, 'SELECT') AS sel, "
+            "has_table_privilege($1, $2, 'UPDATE') AS upd, has_table_privilege($1, $2, 'DELETE') AS del, "
+            "has_table_privilege($1, $2, 'TRUNCATE') AS trunc",
+            app,
+            name,
+        )
+        assert table is not None
+        if not table["ins"] or table["sel"] or table["upd"] or table["del"] or table["trunc"]:
+            readable.append(f"{name}: {dict(table)}")
+        for column in columns:
+            if await catalog.fetchval("SELECT has_column_privilege($1, $2, $3, 'SELECT')", app, name, column) != (
+                column in may_read
+            ):
+                readable.append(f"{name}.{column}")
+    assert not readable, "the application role may do more than insert: " + ", ".join(readable)
 
 
 async def test_no_service_role_bypasses_row_level_security(catalog: asyncpg.Connection) -> None:

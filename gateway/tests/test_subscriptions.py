@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
@@ -140,18 +141,37 @@ async def test_events_of_other_crises_and_tenants_never_arrive(nc: Client, hub: 
     assert await asyncio.wait_for(read_to_end(tenant_wide), WAIT_S) == []
 
 
-async def test_a_forged_subject_or_malformed_message_is_skipped(nc: Client, hub: EventHub) -> None:
+async def test_a_forged_subject_or_malformed_message_is_skipped(
+    nc: Client, hub: EventHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Events are believed only from their owner: what its subject contradicts never reaches a client."""
     tenant_a, crisis_x = ids()
-    tenant_b, _ = ids()
+    tenant_b, crisis_y = ids()
     sub = hub.subscribe(tenant=tenant_a, crisis=crisis_x)
     js = nc.jetstream()
-    await js.publish(f"evt.{tenant_a}.{crisis_x}.hubtest.bad", b"not a cloud event")
-    # Tenant B's event published on tenant A's subject: never handed to A.
-    forged = event(tenant_b, crisis_x, 1)
-    await js.publish(f"evt.{tenant_a}.{crisis_x}.hubtest.ping", forged.model_dump_json().encode())
+    caplog.set_level(logging.ERROR, logger="panicsafe.gateway.subscriptions")
+    on = f"evt.{tenant_a}.{crisis_x}"
+    await js.publish(f"{on}.hubtest.bad", b"not a cloud event")
+    chat_says = CloudEvent(
+        source="panicsafe/chat", type="fr.panicsafe.chat.ping", tenantid=tenant_a, crisisid=crisis_x, data={"n": 10}
+    )
+    forged = [
+        (f"{on}.hubtest.ping", event(tenant_b, crisis_x, 11), "tenant_mismatch"),  # B's event on A's subject
+        (f"{on}.hubtest.ping", event(tenant_a, crisis_y, 12), "crisis_mismatch"),  # another crisis's event
+        (f"{on}.hubtest.ping", chat_says, "source_mismatch"),  # chat's event on hubtest's subject
+        (f"{on}.chat.ping", event(tenant_a, crisis_x, 13), "source_mismatch"),  # hubtest's event on chat's
+        (f"{on}.hubtest.ping", event(tenant_a, crisis_x, 14, "pong"), "type_mismatch"),
+    ]
+    for subject, body, _ in forged:
+        await js.publish(subject, body.model_dump_json().encode())
     await publish_event(js, event(tenant_a, crisis_x, 2))
     assert await asyncio.wait_for(read(sub, 1), WAIT_S) == [2]
-    assert hub.malformed == 2
+    assert (hub.malformed, hub.refused, hub.metrics()["refused"]) == (1, 1 + len(forged), 1 + len(forged))
+    alerts = [r for r in caplog.records if getattr(r, "alert", None) == "event_refused"]
+    assert [(r.levelno, r.subject, r.event_id, r.reason) for r in alerts] == [  # type: ignore[attr-defined]
+        (logging.ERROR, f"{on}.hubtest.bad", None, "malformed"),
+        *((logging.ERROR, subject, body.id, reason) for subject, body, reason in forged),
+    ]
     sub.close()
 
 

@@ -16,8 +16,10 @@ from panicsafe.contracts.events import (
     LogbookKind,
     LogbookPart,
     Mode,
+    Refusal,
     canonical_uuid,
     event_type,
+    subject_disagreement,
 )
 
 TENANT = "6f9619ff-8b86-d011-b42d-00c04fc964ff"
@@ -104,6 +106,30 @@ def test_nats_subject_with_and_without_crisis() -> None:
     without_crisis = make_event()
     assert without_crisis.nats_subject == f"evt.{TENANT}._.chat.message_posted"
     assert without_crisis.nats_subject.split(".") == ["evt", TENANT, "_", "chat", "message_posted"]
+
+
+OTHER = "a3bb189e-8bf9-4888-9912-ace4e6543002"
+
+
+@pytest.mark.parametrize(
+    ("subject", "refusal"),
+    [
+        (f"evt.{TENANT}.{CRISIS}.chat.message_posted", None),
+        (f"evt.{TENANT}.{CRISIS}.gateway.message_posted", Refusal.SOURCE_MISMATCH),
+        (f"evt.{OTHER}.{CRISIS}.chat.message_posted", Refusal.TENANT_MISMATCH),
+        (f"evt.{TENANT.upper()}.{CRISIS}.chat.message_posted", Refusal.TENANT_MISMATCH),  # not as published
+        (f"evt.{TENANT}.{OTHER}.chat.message_posted", Refusal.CRISIS_MISMATCH),
+        (f"evt.{TENANT}._.chat.message_posted", Refusal.CRISIS_MISMATCH),
+        (f"evt.{TENANT}.{CRISIS}.chat.message_deleted", Refusal.TYPE_MISMATCH),
+        (f"evt.{TENANT}.{CRISIS}.chat.message_posted.more", Refusal.NOT_AN_EVENT_SUBJECT),
+        (f"rpc.{TENANT}.{CRISIS}.chat.message_posted", Refusal.NOT_AN_EVENT_SUBJECT),
+        (f"evt.{TENANT}.{CRISIS}.chat", Refusal.NOT_AN_EVENT_SUBJECT),
+    ],
+)
+def test_an_event_is_believed_only_on_the_subject_it_names(subject: str, refusal: Refusal | None) -> None:
+    event = make_event(crisisid=CRISIS)
+    assert subject_disagreement(subject, event) == refusal
+    assert subject_disagreement(event.nats_subject, event) is None
 
 
 def test_uuids_are_canonicalised() -> None:

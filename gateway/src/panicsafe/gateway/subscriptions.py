@@ -9,6 +9,11 @@ others. The client resubscribes and catches up with a query.
 
 Nothing here is durable: a subscription sees the events published while it is registered. Events
 are frozen models shared by every queue, never copied.
+
+Events are believed only from their owner: an event whose subject does not say what the event says
+(its tenant, crisis, source service and type: `subject_disagreement`), or a message that is no
+CloudEvent, is dropped before dispatch, counted (`refused`) and logged at ERROR with the alert
+`event_refused`, like the durable consumers (which also dead-letter it).
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from nats.js.api import DeliverPolicy
 from pydantic import ValidationError
 
 from panicsafe.contracts.errors import ErrorCode
-from panicsafe.contracts.events import NO_CRISIS, CloudEvent, canonical_uuid
+from panicsafe.contracts.events import NO_CRISIS, CloudEvent, Refusal, canonical_uuid, subject_disagreement
+from panicsafe.core.bus.consumer import EVENT_REFUSED
 from panicsafe.core.bus.events import EVENTS_STREAM
 from panicsafe.core.errors import ServiceError, invalid, unavailable
 
@@ -127,7 +133,8 @@ class EventHub:
         self.queue_size = queue_size
         self.subject = subject
         self.received = 0
-        self.malformed = 0
+        self.malformed = 0  # refused as not a CloudEvent
+        self.refused = 0  # every refused message: malformed, or saying other than its subject
         self.replayed = 0
         self.delivered = 0
         self.dropped_subscribers = 0
@@ -148,6 +155,7 @@ class EventHub:
         return {
             "received": self.received,
             "malformed": self.malformed,
+            "refused": self.refused,
             "replayed": self.replayed,
             "delivered": self.delivered,
             "dropped_subscribers": self.dropped_subscribers,
@@ -239,19 +247,30 @@ class EventHub:
             event = CloudEvent.model_validate_json(msg.data)
         except ValidationError:
             self.malformed += 1
-            log.warning("skipping a malformed event on %s", msg.subject, extra={"subject": msg.subject})
+            self._refuse(msg, Refusal.MALFORMED, None)
             return None
-        tokens = msg.subject.split(".")
-        if len(tokens) < 3 or (tokens[1], tokens[2]) != (event.tenantid, event.crisisid):
-            self.malformed += 1
-            log.warning(
-                "skipping event %s: its subject %s does not match its tenant and crisis",
-                event.id,
-                msg.subject,
-                extra={"subject": msg.subject, "event_id": event.id},
-            )
+        reason = subject_disagreement(msg.subject, event)
+        if reason is not None:
+            self._refuse(msg, reason, event.id)
             return None
         return event
+
+    def _refuse(self, msg: Msg, reason: Refusal, event_id: str | None) -> None:
+        self.refused += 1
+        log.error(
+            "%s: the event hub dropped event %s on %s: %s",
+            EVENT_REFUSED,
+            event_id,
+            msg.subject,
+            reason,
+            extra={
+                "alert": EVENT_REFUSED,
+                "service": "gateway-hub",
+                "subject": msg.subject,
+                "event_id": event_id,
+                "reason": str(reason),
+            },
+        )
 
     def dispatch(self, event: CloudEvent) -> None:
         """Hand `event` to the subscribers of its (tenant, crisis), never waiting on any of them."""

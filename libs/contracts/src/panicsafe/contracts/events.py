@@ -194,6 +194,41 @@ class CloudEvent(BaseModel):
         return {k: v for k, v in out.items() if v is not None}
 
 
+class Refusal(StrEnum):
+    """Why a consumer refuses a message of the events stream (stable: alerts and dead letters name it)."""
+
+    MALFORMED = "malformed"  # not a CloudEvent of this contract (bad JSON, a type of another service...)
+    NOT_AN_EVENT_SUBJECT = "not_an_event_subject"
+    TENANT_MISMATCH = "tenant_mismatch"
+    CRISIS_MISMATCH = "crisis_mismatch"
+    SOURCE_MISMATCH = "source_mismatch"
+    TYPE_MISMATCH = "type_mismatch"
+
+
+def subject_disagreement(subject: str, event: CloudEvent) -> Refusal | None:
+    """Why `event` is not to be believed on `subject`, or None when they agree.
+
+    NATS permissions tie who may publish to the subject (a service publishes only
+    `evt.*.*.<itself>.>`), not to what the message says. An event is believed only when its
+    subject is exactly the one it names, `nats_subject`: its tenant, crisis, source service and
+    type (whose service is the source's, `CloudEvent` checks that). Anything else is a forgery or
+    a bug, never handled.
+    """
+    tokens = subject.split(".")
+    if len(tokens) != 5 or tokens[0] != "evt":
+        return Refusal.NOT_AN_EVENT_SUBJECT
+    _, tenant, crisis, service, short_type = tokens
+    if tenant != event.tenantid:
+        return Refusal.TENANT_MISMATCH
+    if crisis != event.crisisid:
+        return Refusal.CRISIS_MISMATCH
+    if service != event.service:
+        return Refusal.SOURCE_MISMATCH
+    if short_type != event.short_type:
+        return Refusal.TYPE_MISMATCH
+    return None
+
+
 def event_type(service: str, short_type: str) -> str:
     """`fr.panicsafe.<service>.<type>`, checking both are single subject tokens."""
     for token in (service, short_type):

@@ -95,7 +95,7 @@ class JsonLogFormatter(logging.Formatter):
         if ctx.is_valid:
             entry["trace_id"] = format(ctx.trace_id, "032x")
             entry["span_id"] = format(ctx.span_id, "016x")
-        for key in ("service", "subject", "event_id", "code"):
+        for key in ("service", "subject", "event_id", "code", "alert", "reason"):
             value = record.__dict__.get(key)
             if value is not None:
                 entry[key] = value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 
+from panicsafe.core.bus.consumer import DEAD_LETTERS_DDL
 from panicsafe.core.bus.outbox import OUTBOX_DDL
 from panicsafe.core.db.database import Database
 from panicsafe.core.db.provision import ServiceRoles, provision_service
@@ -36,7 +37,7 @@ async def make_schema(stack: DevStack, prefix: str = "t") -> ProvisionedSchema:
     await owner.open()
     try:
         async with owner.transaction() as conn:
-            for statement in OUTBOX_DDL:
+            for statement in (*OUTBOX_DDL, *DEAD_LETTERS_DDL):
                 await conn.execute(statement)
     finally:
         await owner.close()
