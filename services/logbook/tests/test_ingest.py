@@ -111,15 +111,14 @@ async def test_an_event_its_subject_contradicts_never_becomes_an_entry(tmp_path:
     (a service's own credentials would confine it to its own subjects): only the consumer's check stands
     between a forged event and the signed main courante.
     """
-    stack = DevStack(tmp_path / "stack", components=("nats", "postgres", "openbao", "s3")).start()
+    stack = DevStack(tmp_path / "stack", components=("nats", "postgres", "openbao", "s3"), harness=True).start()
     platform = Platform(stack, tmp_path / "platform", services=("logbook",))
     try:
         await platform.start()
         tenant, crisis = str(uuid.uuid4()), str(uuid.uuid4())
         other_tenant, other_crisis = str(uuid.uuid4()), str(uuid.uuid4())
-        nc = await connect_nats(stack.nats.url, "pytest-forger")
-        js = nc.jetstream()
-        await ensure_events_stream(js)
+        nc = await connect_nats(stack.nats.url, "pytest-forger", stack.nats.credentials("harness"))
+        js = nc.jetstream()  # the stream exists: the platform provisioned it
 
         def decision(service: str, tenant_id: str, crisis_id: str) -> CloudEvent:
             return CloudEvent(
