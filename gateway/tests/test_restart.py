@@ -6,6 +6,7 @@ printed again (a new one: only its hash was kept) while unused."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -90,10 +91,8 @@ class Launcher:
         """SIGKILL every process at once: what a power cut does."""
         pids = self.tree()
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.process.wait(30)
         self._drain()
         return pids
