@@ -58,6 +58,34 @@ def test_names_are_unique_and_belong_to_their_service() -> None:
         assert all(e.service == entry.name for e in entry.events)
 
 
+def test_subscriptions_and_calls_name_what_exists() -> None:
+    """What the bus permissions are generated from: a consumer of declared events, calls to known services."""
+    durables = [sub.durable for sub in catalog.subscriptions()]
+    assert len(durables) == len(set(durables))
+    declared_events = {id(e) for e in catalog.events()}
+    for entry in catalog.SERVICES:
+        for sub in entry.subscriptions:
+            assert sub.service == entry.name and sub.durable.startswith(f"{entry.name}-")
+            assert all(id(event) in declared_events for event in sub.events)
+        assert set(entry.calls) <= set(catalog.SERVICE_NAMES) - {entry.name}
+        assert catalog.GATEWAY not in entry.calls  # no service calls the gateway
+    assert set(catalog.service(catalog.GATEWAY).calls) == set(catalog.DOWNSTREAM)
+
+
+def test_a_subscription_declares_events_or_everything() -> None:
+    from panicsafe.contracts.declarations import Subscription
+    from panicsafe.contracts.gateway import CRISIS_DECLARED
+
+    with pytest.raises(ValueError, match="either"):
+        Subscription("chat", "chat-both", events=(CRISIS_DECLARED,), everything=True)
+    with pytest.raises(ValueError, match="either"):
+        Subscription("chat", "chat-none")
+    with pytest.raises(ValueError, match="durable"):
+        Subscription("chat", "logbook-writer", everything=True)  # another service's name
+    only = Subscription("chat", "chat-only", events=(CRISIS_DECLARED,))
+    assert only.filter_subjects == ("evt.*.*.gateway.crisis_declared",)
+
+
 def test_the_workspace_holds_every_registered_service(repo_root: Path) -> None:
     project = tomllib.loads((repo_root / "pyproject.toml").read_text())
     distributions = {entry.distribution for entry in catalog.SERVICES}
