@@ -8,11 +8,16 @@
 - Baseline: the raw single-row INSERT rate of the same PostgreSQL, one row per transaction, same
   number of concurrent clients (what a log that commits each entry alone could reach at best).
 - Verification: a 1,000,000-entry signed bundle checked by `python -m panicsafe.logbook.verify`.
+
+The clients call the logbook as the gateway does in production: over TLS, under the gateway's nkey
+identity and permissions, with the replies on its private inbox. `PANICSAFE_BENCH_DURATION_S`,
+`PANICSAFE_BENCH_WARMUP_S` and `PANICSAFE_BENCH_VERIFY_ENTRIES` shorten a smoke run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import tempfile
 import time
@@ -28,6 +33,7 @@ from bench.logbook_verify import measure_verify
 from bench.natsload import RawRequester, RawSender, header_block
 from panicsafe.contracts import logbook
 from panicsafe.contracts.actor import Actor, CrisisMembership
+from panicsafe.contracts.catalog import GATEWAY
 from panicsafe.contracts.events import LogbookKind
 from panicsafe.contracts.logbook import AppendEntryRequest
 from panicsafe.core.bus.connection import connect_nats
@@ -39,9 +45,11 @@ from panicsafe.core.tokens import TokenSigner
 CLIENTS = 32  # sustained rate
 LATENCY_CLIENTS = 8  # latency at a moderate load
 TARGET_RATE = 1000.0  # appends/s offered in open loop: the target's "1,000 appends/s with p99 under 10 ms"
-SECONDS = 15.0
-WARMUP_S = 2.0
-VERIFY_ENTRIES = 1_000_000
+SECONDS = float(os.environ.get("PANICSAFE_BENCH_DURATION_S", "15"))
+WARMUP_S = float(os.environ.get("PANICSAFE_BENCH_WARMUP_S", "2"))
+VERIFY_ENTRIES = int(os.environ.get("PANICSAFE_BENCH_VERIFY_ENTRIES", "1000000"))
+# Who calls the logbook in production: the gateway (the only service allowed to, by the catalog).
+CALLER = GATEWAY
 
 
 def actor_tokens(signer: TokenSigner, tenant: str, crisis: str, count: int) -> list[str]:
@@ -72,7 +80,7 @@ def append_request(crisis: str) -> AppendEntryRequest:
 async def appends(platform: Platform, clients: int = CLIENTS) -> tuple[int, float, list[float]]:
     tenant, crisis = str(uuid.uuid4()), str(uuid.uuid4())
     signer = TokenSigner(platform.signing_key, ttl_s=300)
-    nc = await connect_nats(platform.stack.nats.url, "bench-logbook")
+    nc = await connect_nats(platform.stack.nats.url, "bench-logbook", platform.stack.nats.credentials(CALLER))
     rpc = RpcClient(nc, timeout=10.0)
     latencies: list[float] = []
     count = 0
@@ -119,8 +127,9 @@ async def paced(platform: Platform, rate: float = TARGET_RATE, seconds: float = 
     subject = subject_for("logbook", "append")
     latencies: list[float] = []
     refused: list[bytes] = []
-    requester = await RawRequester.connect(platform.stack.nats.url)
-    sender = await asyncio.to_thread(RawSender.connect, platform.stack.nats.url, requester)
+    credentials = platform.stack.nats.credentials(CALLER)
+    requester = await RawRequester.connect(platform.stack.nats.url, credentials)
+    sender = await asyncio.to_thread(RawSender.connect, platform.stack.nats.url, requester, credentials)
 
     def timed(due: float, record: bool) -> Callable[[bytes, float], None]:
         def done(reply: bytes, at: float) -> None:
@@ -246,6 +255,7 @@ def main() -> Result:
         f"rate, p50 and p99: {CLIENTS} concurrent clients over NATS RPC for {SECONDS:.0f} s "
         f"after {WARMUP_S:.0f} s of warm-up, "
         "one crisis; the clients, the logbook service, PostgreSQL, NATS and OpenBao share the machine's cores",
+        f"the clients connect as the {CALLER} does: TLS, its nkey identity, its permissions and private inbox",
         f"the *_{LATENCY_CLIENTS}_clients figures: the same with {LATENCY_CLIENTS} clients",
         f"the *_at_1000_per_s figures: open loop, one append every {1000 / TARGET_RATE:.1f} ms on schedule for "
         f"{SECONDS:.0f} s (16 actors), each timed from when it was due: latency at the target rate, not at "

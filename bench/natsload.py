@@ -6,6 +6,11 @@ a future and a subscription lookup per request; this speaks the client protocol 
 SUB, HPUB; MSG and HMSG back) over one socket and one inbox subscription, and times each reply in
 the read loop. Nothing else: no reconnection, no JetStream, loopback only.
 
+It connects as the platform's processes do (`panicsafe.core.bus.connection`): the server's INFO
+comes in clear, then the connection is upgraded to TLS verified against the platform's CA, and
+CONNECT proves the identity's nkey by signing the server's nonce; replies come back on the
+identity's private inbox prefix, the only one it may read.
+
 An open-loop schedule is best kept by a thread (see `bench.logbook.paced`); `RawSender` lets that
 thread publish the requests itself, on a blocking socket of its own, instead of handing each one to
 the event loop (a wake-up of the loop, a pipe write and a loop iteration per request). The replies
@@ -15,23 +20,64 @@ still come back to the `RawRequester`, whose inbox they name.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import secrets
 import socket
+import ssl
 import time
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
+
+import nkeys
+
+from panicsafe.core.bus.connection import NatsCredentials
+from panicsafe.core.bus.identity import inbox_prefix
 
 Done = Callable[[bytes, float], None]  # (reply payload, perf_counter when it was read)
 
 
 OPTIONS = {"verbose": False, "pedantic": False, "headers": True, "no_responders": True, "protocol": 1}
-CONNECT = b"CONNECT " + json.dumps(OPTIONS).encode() + b"\r\nPING\r\n"  # answered by PONG
 
 
 class NatsProtocolError(RuntimeError):
     pass
+
+
+def server_info(line: bytes) -> dict[str, Any]:
+    """The fields of the server's INFO line."""
+    if not line.startswith(b"INFO "):
+        raise NatsProtocolError(f"expected INFO, got {line[:80]!r}")
+    info: dict[str, Any] = json.loads(line[5:])
+    return info
+
+
+def tls_context(credentials: NatsCredentials, info: dict[str, Any]) -> ssl.SSLContext:
+    """The TLS the connection must be upgraded to: never plain text, never an unverified server."""
+    context = credentials.tls_context()
+    if context is None:
+        raise NatsProtocolError(f"no CA to verify the server with for {credentials.identity!r}")
+    if not (info.get("tls_required") or info.get("tls_available")):
+        raise NatsProtocolError("the server does not offer TLS")
+    return context
+
+
+def connect_command(credentials: NatsCredentials, info: dict[str, Any]) -> bytes:
+    """CONNECT for `credentials`, then PING (answered by PONG once the server has taken it): the
+    identity's public nkey and its signature of the server's nonce (base64url, no padding)."""
+    nonce = info.get("nonce")
+    if not credentials.seed or not nonce:
+        raise NatsProtocolError("an nkey identity and the server's nonce are both needed")
+    pair = nkeys.from_seed(credentials.seed.encode())
+    try:
+        signature = base64.urlsafe_b64encode(pair.sign(str(nonce).encode())).rstrip(b"=").decode()
+        public = str(pair.public_key.decode())
+    finally:
+        pair.wipe()
+    options = {**OPTIONS, "tls_required": True, "nkey": public, "sig": signature, "name": "bench-natsload"}
+    return b"CONNECT " + json.dumps(options).encode() + b"\r\nPING\r\n"
 
 
 def _loopback(url: str) -> tuple[str, int]:
@@ -42,28 +88,44 @@ def _loopback(url: str) -> tuple[str, int]:
     return host, port
 
 
+async def _pong(reader: asyncio.StreamReader, refused: str) -> None:
+    """Read up to the PONG that answers our PING; the server may send an INFO update meanwhile."""
+    while True:
+        line = await reader.readline()
+        if line.strip() == b"PONG":
+            return
+        if not line.startswith(b"INFO "):
+            raise NatsProtocolError(f"{refused}: {line[:200]!r}")
+
+
 class RawRequester:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, identity: str) -> None:
         self._reader = reader
         self._writer = writer
-        self._inbox = f"_INBOX.bench{secrets.token_hex(6)}"
+        self.identity = identity  # whose inbox the replies come to
+        self._inbox = f"{inbox_prefix(identity)}.bench{secrets.token_hex(6)}"
         self._next = 0
         self._waiting: dict[bytes, Done] = {}
         self._reading: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
 
     @classmethod
-    async def connect(cls, url: str) -> RawRequester:
-        reader, writer = await asyncio.open_connection(*_loopback(url))
-        info = await reader.readline()
-        if not info.startswith(b"INFO "):
-            raise NatsProtocolError(f"expected INFO, got {info[:80]!r}")
-        writer.write(CONNECT)
-        line = await reader.readline()
-        if line.strip() != b"PONG":
-            raise NatsProtocolError(f"connection refused: {line[:200]!r}")
-        requester = cls(reader, writer)
-        writer.write(f"SUB {requester._inbox}.* 1\r\n".encode())
+    async def connect(cls, url: str, credentials: NatsCredentials) -> RawRequester:
+        host, port = _loopback(url)
+        reader, writer = await asyncio.open_connection(host, port)
+        requester = cls(reader, writer, credentials.identity)
+        try:
+            info = server_info(await reader.readline())
+            await writer.start_tls(tls_context(credentials, info), server_hostname=host)
+            writer.write(connect_command(credentials, info))
+            await _pong(reader, "connection refused")
+            # PING after SUB: a PONG says the server took the subscription (a permission violation
+            # would come first as -ERR), before the read loop takes over the socket.
+            writer.write(f"SUB {requester._inbox}.* 1\r\nPING\r\n".encode())
+            await _pong(reader, "inbox subscription refused")
+        except BaseException:
+            await requester.close()
+            raise
         requester._reading = asyncio.create_task(requester._read_loop())
         return requester
 
@@ -95,7 +157,11 @@ class RawRequester:
     async def close(self) -> None:
         if self._reading is not None:
             self._reading.cancel()
+            with contextlib.suppress(asyncio.CancelledError, NatsProtocolError):
+                await self._reading
         self._writer.close()
+        with contextlib.suppress(OSError):
+            await self._writer.wait_closed()
 
     async def _read_loop(self) -> None:
         buffer = b""
@@ -137,30 +203,45 @@ class RawRequester:
 class RawSender:
     """Publishes a `RawRequester`'s requests from a thread, on a blocking socket of its own."""
 
-    def __init__(self, sock: socket.socket, requester: RawRequester) -> None:
+    def __init__(self, sock: ssl.SSLSocket, requester: RawRequester) -> None:
         self._sock = sock
         self._requester = requester
 
     @classmethod
-    def connect(cls, url: str, requester: RawRequester, timeout: float = 5.0) -> RawSender:
-        """Blocking: CONNECT, then PING until PONG (the server has taken the connection)."""
-        sock = socket.create_connection(_loopback(url), timeout=timeout)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        received = b""
-        while b"\r\n" not in received:
-            chunk = sock.recv(4096)
-            if not chunk:
-                raise NatsProtocolError("connection closed before INFO")
-            received += chunk
-        if not received.startswith(b"INFO "):
-            raise NatsProtocolError(f"expected INFO, got {received[:80]!r}")
-        sock.sendall(CONNECT)
-        received = b""
-        while b"PONG\r\n" not in received:
-            chunk = sock.recv(4096)
-            if not chunk or b"-ERR" in received + chunk:
-                raise NatsProtocolError(f"connection refused: {(received + chunk)[:200]!r}")
-            received += chunk
+    def connect(
+        cls, url: str, requester: RawRequester, credentials: NatsCredentials, timeout: float = 5.0
+    ) -> RawSender:
+        """Blocking: INFO, TLS, CONNECT, then PING until PONG (the server has taken the connection).
+        `credentials` must be the requester's identity: the replies name its inbox."""
+        if credentials.identity != requester.identity:
+            raise ValueError("the sender must publish as the requester, whose inbox the replies name")
+        host, port = _loopback(url)
+        plain = socket.create_connection((host, port), timeout=timeout)
+        try:
+            plain.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            received = b""
+            while b"\r\n" not in received:
+                chunk = plain.recv(4096)
+                if not chunk:
+                    raise NatsProtocolError("connection closed before INFO")
+                received += chunk
+            info = server_info(received.split(b"\r\n", 1)[0])
+            context = tls_context(credentials, info)
+        except BaseException:
+            plain.close()
+            raise
+        sock = context.wrap_socket(plain, server_hostname=host)  # takes `plain` over, even if it fails
+        try:
+            sock.sendall(connect_command(credentials, info))
+            received = b""
+            while b"PONG\r\n" not in received:
+                chunk = sock.recv(4096)
+                if not chunk or b"-ERR" in received + chunk:
+                    raise NatsProtocolError(f"connection refused: {(received + chunk)[:200]!r}")
+                received += chunk
+        except BaseException:
+            sock.close()
+            raise
         return cls(sock, requester)
 
     def request(self, subject: str, payload: bytes, headers: bytes, done: Done) -> None:
