@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
+
 from panicsafe.contracts import gateway as gw
 from panicsafe.contracts.events import Mode
 from panicsafe.core.db.database import Connection
@@ -24,7 +26,7 @@ from panicsafe.gateway.auth.sessions import IssuedSession, token_hash
 from panicsafe.gateway.domain.wording import role_label
 from panicsafe.gateway.identity import passkeys, passwords, totp
 from panicsafe.gateway.identity.qr import qr_svg
-from panicsafe.gateway.store import enter_tenant, identity_lookup
+from panicsafe.gateway.store import enter_tenant_of
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,10 @@ class Enrolled:
 
 
 async def _open_invitation(conn: Connection, token: str, *, lock: bool) -> Any:
-    row = await store.open_invitation(conn, token_hash(token), lock=lock)
+    """The open invitation of `token`, the transaction now scoped to its tenant."""
+    hashed = token_hash(token)
+    await enter_tenant_of(conn, "invitation_tenant", hashed)
+    row = await store.open_invitation(conn, hashed, lock=lock)
     if row is None:
         raise rules.unknown_invitation()
     return row
@@ -51,21 +56,19 @@ async def _open_invitation(conn: Connection, token: str, *, lock: bool) -> Any:
 
 async def inspect_invitation(deps: AuthDeps, token: str) -> dict[str, Any]:
     """What the invitation behind `token` offers, without consuming it."""
-    async with identity_lookup(deps.db) as conn:
+    async with deps.db.transaction() as conn:
         return rules.invitation_view(await _open_invitation(conn, token, lock=False))
 
 
 async def enrol_password(deps: AuthDeps, token: str, password: str, client: Client) -> EnrolmentStart:
     """Consume the invitation: the account exists (without any factor yet) and must enrol one."""
-    async with identity_lookup(deps.db) as conn:
+    async with deps.db.transaction() as conn:
         invitation = await _open_invitation(conn, token, lock=True)
         refusal = rules.password_refusal(
             passwords.password_problems(password, user_inputs=[invitation["login"], invitation["display_name"]])
         )
         if refusal is not None:
             raise refusal
-        if await store.login_exists(conn, invitation["login"]):
-            raise rules.login_taken()
         user_id = str(uuid.uuid4())
         secret = totp.new_secret()
         await _create_account(deps, conn, invitation, user_id, password, secret)
@@ -95,14 +98,20 @@ async def _create_account(
     """The invited account with its password and sealed TOTP secret, and what the invitation grants."""
     tenant_id = str(invitation["tenant_id"])
     sealed = await deps.cipher.encrypt(tenant_id, user_id, secret.encode(), purpose=rules.TOTP_PURPOSE)
-    await enter_tenant(conn, tenant_id)
-    await store.create_enrolling_user(
-        conn,
-        user_id=user_id,
-        invitation=invitation,
-        password_hash=await asyncio.to_thread(passwords.hash_password, password),
-        sealed_totp=sealed,
-    )
+    try:
+        await store.create_enrolling_user(
+            conn,
+            user_id=user_id,
+            invitation=invitation,
+            password_hash=await asyncio.to_thread(passwords.hash_password, password),
+            sealed_totp=sealed,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        # Logins are global: the unique index sees every tenant's accounts, which this transaction
+        # does not. The transaction is lost, and nothing of the acceptance stays.
+        if exc.constraint_name == "users_login_key":
+            raise rules.login_taken() from None
+        raise
     await store.mark_invitation_used(conn, invitation["id"], user_id)
     if invitation["supervisor_region"]:
         await store.add_regional_supervisor(
@@ -142,7 +151,10 @@ async def _join_crisis_from_invitation(conn: Connection, invitation: Any, user_i
 
 
 async def _enrolment(conn: Connection, enrolment_token: str) -> Any:
-    row = await store.open_enrolment(conn, rules.canonical_token(enrolment_token))
+    """The live enrolment of `enrolment_token`, the transaction now scoped to its tenant."""
+    challenge_id = rules.canonical_token(enrolment_token)
+    await enter_tenant_of(conn, "challenge_tenant", challenge_id)
+    row = await store.open_enrolment(conn, challenge_id)
     if row is None:
         raise rules.unknown_enrolment()
     return row
@@ -150,7 +162,7 @@ async def _enrolment(conn: Connection, enrolment_token: str) -> Any:
 
 async def enrol_totp(deps: AuthDeps, enrolment_token: str, code: str, client: Client) -> Enrolled:
     """The first code of the TOTP secret shown at `enrol_password` activates the account."""
-    async with identity_lookup(deps.db) as conn:
+    async with deps.db.transaction() as conn:
         row = await _enrolment(conn, enrolment_token)
         user_id, tenant_id = str(row["user_id"]), str(row["tenant_id"])
         step = await check_totp(
@@ -158,14 +170,13 @@ async def enrol_totp(deps: AuthDeps, enrolment_token: str, code: str, client: Cl
         )
         if step is None:
             raise rules.wrong_enrolment_code()
-        await enter_tenant(conn, tenant_id)
         await store.enable_totp(conn, user_id, step)
         return await _activate(deps, conn, row, client, factor="TOTP")
 
 
 async def enrol_passkey_options(deps: AuthDeps, enrolment_token: str) -> dict[str, Any]:
     """The WebAuthn registration options for the enrolling account; the challenge is kept."""
-    async with identity_lookup(deps.db) as conn:
+    async with deps.db.transaction() as conn:
         row = await _enrolment(conn, enrolment_token)
         options, challenge = passkeys.registration_options(
             deps.passkey_config,
@@ -179,14 +190,13 @@ async def enrol_passkey_options(deps: AuthDeps, enrolment_token: str) -> dict[st
 
 async def enrol_passkey(deps: AuthDeps, enrolment_token: str, credential: dict[str, Any], client: Client) -> Enrolled:
     """A passkey registered against the kept challenge activates the account."""
-    async with identity_lookup(deps.db) as conn:
+    async with deps.db.transaction() as conn:
         row = await _enrolment(conn, enrolment_token)
         if row["challenge"] is None:
             raise invalid("Demandez d'abord les options de la clé d'accès.")
         created = passkeys.verify_registration(
             deps.passkey_config, credential=credential, expected_challenge=bytes(row["challenge"])
         )
-        await enter_tenant(conn, str(row["tenant_id"]))
         await store_passkey(conn, str(row["user_id"]), str(row["tenant_id"]), created)
         return await _activate(deps, conn, row, client, factor="clé d'accès")
 

@@ -24,7 +24,7 @@ from panicsafe.gateway.auth.deps import AuthDeps, Client
 from panicsafe.gateway.auth.sessions import IssuedSession
 from panicsafe.gateway.auth.throttle import account_key, address_key
 from panicsafe.gateway.identity import passkeys, passwords
-from panicsafe.gateway.store import enter_tenant, identity_lookup, tenancy
+from panicsafe.gateway.store import enter_tenant_of, tenancy
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class LoginChallenge:
 async def login_password(deps: AuthDeps, login: str, password: str, client: Client) -> LoginChallenge:
     """The password step: a second-factor challenge for the right password of an unlocked account."""
     keys = (account_key(login), address_key(client.address))
-    async with identity_lookup(deps.db) as conn:
+    async with deps.db.autocommit() as conn:  # one statement, through the owner's `login_account`
         user = await store.active_user_by_login(conn, login.strip().lower())
     locked = await deps.throttle.locked(*keys)
     if not await _password_matches(None if locked else user, password):
@@ -44,7 +44,7 @@ async def login_password(deps: AuthDeps, login: str, password: str, client: Clie
         raise rules.bad_credentials()
     assert user is not None
     challenge = str(uuid.uuid4())
-    async with identity_lookup(deps.db) as conn:
+    async with deps.db.tenant(str(user["tenant_id"])) as conn:
         await store.create_challenge(
             conn,
             challenge_id=challenge,
@@ -94,7 +94,10 @@ async def _record_lockout(deps: AuthDeps, tenant_id: str, user_id: str, display_
 
 
 async def _second_factor(conn: Connection, challenge_token: str) -> Any:
-    row = await store.open_second_factor(conn, rules.canonical_token(challenge_token))
+    """The live second-factor step of `challenge_token`, the transaction now scoped to its tenant."""
+    challenge_id = rules.canonical_token(challenge_token)
+    await enter_tenant_of(conn, "challenge_tenant", challenge_id)
+    row = await store.open_second_factor(conn, challenge_id)
     if row is None:
         raise rules.expired_step()
     return row
@@ -117,9 +120,10 @@ async def _factor_failed(deps: AuthDeps, row: Any, client: Client, what: str) ->
 
 
 async def _login_succeeded(deps: AuthDeps, conn: Connection, row: Any, client: Client, how: str) -> IssuedSession:
-    """The challenge is spent and a session opens, in the tenant of the account."""
+    """The challenge is spent and a session opens, in the tenant of the account (the transaction's).
+
+    A passkey-only login's challenge, of no tenant, was spent when it was taken."""
     await store.use_challenge(conn, row["id"])
-    await enter_tenant(conn, str(row["tenant_id"]))
     session = await deps.open_session(conn, str(row["user_id"]), str(row["tenant_id"]), client)
     await security_events.record(
         conn,
@@ -134,7 +138,7 @@ async def _login_succeeded(deps: AuthDeps, conn: Connection, row: Any, client: C
 async def login_totp(deps: AuthDeps, challenge_token: str, code: str, client: Client) -> IssuedSession:
     """The second-factor step completed with a TOTP code not used before."""
     session: IssuedSession | None = None
-    async with identity_lookup(deps.db) as conn:
+    async with deps.db.transaction() as conn:
         row = await _second_factor(conn, challenge_token)
         step = None
         if row["totp_enabled"] and not await deps.throttle.locked(account_key(row["login"])):
@@ -158,7 +162,7 @@ async def login_totp(deps: AuthDeps, challenge_token: str, code: str, client: Cl
 async def login_recovery(deps: AuthDeps, challenge_token: str, code: str, client: Client) -> IssuedSession:
     """The second-factor step completed with an unused recovery code, which is spent."""
     session: IssuedSession | None = None
-    async with identity_lookup(deps.db) as conn:
+    async with deps.db.transaction() as conn:
         row = await _second_factor(conn, challenge_token)
         # A locked account spends no code and no hashing work.
         if not await deps.throttle.locked(account_key(row["login"])) and await take_recovery_code(
@@ -173,7 +177,7 @@ async def login_recovery(deps: AuthDeps, challenge_token: str, code: str, client
 
 async def passkey_login_options(deps: AuthDeps, challenge_token: str | None) -> tuple[str, dict[str, Any]]:
     """With a password challenge: the user's passkeys as second factor. Without: passkey-only login."""
-    async with identity_lookup(deps.db) as conn:
+    async with deps.db.transaction() as conn:
         if challenge_token:
             row = await _second_factor(conn, challenge_token)
             allowed = await tenancy.passkey_ids(conn, str(row["user_id"]))
@@ -182,25 +186,32 @@ async def passkey_login_options(deps: AuthDeps, challenge_token: str | None) -> 
             return str(row["id"]), options
         options, challenge = passkeys.authentication_options(deps.passkey_config)
         token = str(uuid.uuid4())
-        await store.create_challenge(
-            conn,
-            challenge_id=token,
-            purpose="passkey_login",
-            challenge=challenge,
-            expires_at=datetime.now(UTC) + rules.SECOND_FACTOR_TTL,
+        await store.create_passkey_login_challenge(
+            conn, challenge_id=token, challenge=challenge, expires_at=datetime.now(UTC) + rules.SECOND_FACTOR_TTL
         )
         return token, options
+
+
+async def _passkey_challenge(conn: Connection, challenge_id: str) -> Any:
+    """The live challenge a passkey may answer: a second factor (the transaction is then scoped to
+    its tenant, and the row locked), or a passkey-only login's, which has no tenant (spent now)."""
+    if await enter_tenant_of(conn, "challenge_tenant", challenge_id) is not None:
+        return await store.open_passkey_second_factor(conn, challenge_id)
+    return await store.take_passkey_login_challenge(conn, challenge_id)
 
 
 async def passkey_login(
     deps: AuthDeps, challenge_token: str, credential: dict[str, Any], client: Client
 ) -> IssuedSession:
     """A passkey assertion answering a kept challenge: as second factor, or alone."""
-    async with identity_lookup(deps.db) as conn:
-        challenge = await store.open_passkey_login(conn, rules.canonical_token(challenge_token))
+    async with deps.db.transaction() as conn:
+        challenge = await _passkey_challenge(conn, rules.canonical_token(challenge_token))
         if challenge is None or challenge["challenge"] is None:
             raise rules.expired_step()
-        key = await store.active_passkey(conn, passkeys.credential_id_of(credential))
+        credential_id = passkeys.credential_id_of(credential)
+        if challenge["purpose"] == "passkey_login":  # alone: the passkey names the tenant
+            await enter_tenant_of(conn, "passkey_tenant", credential_id)
+        key = await store.active_passkey(conn, credential_id)
         if key is None or not rules.passkey_fits(
             challenge_user=challenge["user_id"],
             key_user=key["user_id"],

@@ -10,17 +10,17 @@ from panicsafe.gateway.auth.credentials import check_totp
 from panicsafe.gateway.auth.deps import AuthDeps
 from panicsafe.gateway.auth.sessions import IssuedSession
 from panicsafe.gateway.auth.throttle import account_key
-from panicsafe.gateway.store import enter_tenant, identity_lookup
+from panicsafe.gateway.store import enter_tenant_of
 
 
 async def refresh(deps: AuthDeps, refresh_token: str) -> IssuedSession:
     """A new access token and refresh token; a refresh token presented twice revokes its session."""
-    async with identity_lookup(deps.db) as conn:
+    async with deps.db.transaction() as conn:
+        await enter_tenant_of(conn, "refresh_token_tenant", sessions.token_hash(refresh_token))
         outcome = await sessions.rotate(conn, deps.tokens, refresh_token, idle=deps.refresh_idle)
         if outcome == "reused":
             owner = await sessions.session_of_refresh(conn, refresh_token)
             if owner is not None:
-                await enter_tenant(conn, owner[2])
                 await security_events.record(
                     conn,
                     kind=gw.SESSION_REVOKED,
@@ -36,12 +36,12 @@ async def refresh(deps: AuthDeps, refresh_token: str) -> IssuedSession:
 
 async def logout(deps: AuthDeps, refresh_token: str) -> None:
     """End the session of the refresh token at once (nothing to do if it is unknown or ended)."""
-    async with identity_lookup(deps.db) as conn:
+    async with deps.db.transaction() as conn:
+        await enter_tenant_of(conn, "refresh_token_tenant", sessions.token_hash(refresh_token))
         owner = await sessions.session_of_refresh(conn, refresh_token)
         if owner is None:
             return
         if await sessions.revoke(conn, owner[0], "logout"):
-            await enter_tenant(conn, owner[2])
             await security_events.record(
                 conn, kind=gw.LOGOUT, tenant_id=owner[2], actor_id=owner[1], summary="Déconnexion."
             )

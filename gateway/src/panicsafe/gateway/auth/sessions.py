@@ -106,7 +106,7 @@ async def _issue(
 
 
 async def rotate(conn: Connection, tokens: AccessTokens, refresh_token: str, *, idle: timedelta) -> IssuedSession | str:
-    """Exchange a refresh token (identity-lookup transaction). Returns the new session or why it failed:
+    """Exchange a refresh token (in a transaction scoped to its tenant). Returns the new session or why it failed:
     `unknown`, `reused` (the session is revoked now), `revoked`, `expired`."""
     row = await conn.fetchrow(
         "SELECT r.used_at, s.id, s.user_id, s.tenant_id, s.revoked_at, s.expires_at, s.last_seen_at "

@@ -1,7 +1,9 @@
 """SQL of the identity flows: invitations, accounts, challenges, second factors.
 
-Each function runs one statement in the caller's transaction: an identity lookup
-(`store.identity_lookup`) before the tenant is known, a tenant transaction after.
+Each function runs one statement in the caller's transaction, scoped to a tenant: the flows that
+start before the tenant is known find it first (`store.enter_tenant_of`). The only statements that
+reach rows of no tenant in scope call the definer functions of migration 0007: `login_account`,
+and the challenges of passkey-only logins, which belong to no tenant.
 """
 
 from __future__ import annotations
@@ -24,10 +26,6 @@ _OPEN_INVITATION = (
 async def open_invitation(conn: Connection, token_hash: bytes, *, lock: bool) -> Record | None:
     """The unused, unexpired invitation with its organisation's name (locked, to accept it)."""
     return await conn.fetchrow(_OPEN_INVITATION + (" FOR UPDATE OF i" if lock else ""), token_hash)
-
-
-async def login_exists(conn: Connection, login: str) -> bool:
-    return bool(await conn.fetchval("SELECT 1 FROM users WHERE login = $1", login))
 
 
 async def create_enrolling_user(
@@ -91,13 +89,9 @@ async def activate_user(conn: Connection, user_id: str) -> None:
 
 
 async def active_user_by_login(conn: Connection, login: str) -> Record | None:
-    """An active account with what the password step needs, and how many passkeys it has."""
-    return await conn.fetchrow(
-        "SELECT id, tenant_id, password_hash, display_name, totp_enabled, "
-        "(SELECT count(*) FROM passkeys p WHERE p.user_id = users.id) AS passkeys "
-        "FROM users WHERE login = $1 AND status = 'active'",
-        login,
-    )
+    """An active account of any tenant with what the password step needs (`id`, `tenant_id`,
+    `password_hash`, `display_name`, `totp_enabled`) and how many `passkeys` it has."""
+    return await conn.fetchrow("SELECT * FROM login_account($1)", login)
 
 
 # -- challenges -----------------------------------------------------------------------------------
@@ -153,14 +147,26 @@ async def open_second_factor(conn: Connection, challenge_id: str) -> Record | No
     )
 
 
-async def open_passkey_login(conn: Connection, challenge_id: str) -> Record | None:
-    """A live challenge a passkey may answer: a second factor, or a passkey-only login (locked)."""
+async def open_passkey_second_factor(conn: Connection, challenge_id: str) -> Record | None:
+    """A live second-factor challenge of the tenant in scope, which a passkey may answer (locked)."""
     return await conn.fetchrow(
         "SELECT id, purpose, user_id, challenge FROM auth_challenges WHERE id = $1 "
-        "AND purpose IN ('second_factor', 'passkey_login') AND used_at IS NULL AND expires_at > now() "
-        "FOR UPDATE",
+        "AND purpose = 'second_factor' AND used_at IS NULL AND expires_at > now() FOR UPDATE",
         challenge_id,
     )
+
+
+async def create_passkey_login_challenge(
+    conn: Connection, *, challenge_id: str, challenge: bytes, expires_at: datetime
+) -> None:
+    """The challenge of a passkey-only login: no account, no tenant yet."""
+    await conn.execute("SELECT new_passkey_login_challenge($1, $2, $3)", challenge_id, challenge, expires_at)
+
+
+async def take_passkey_login_challenge(conn: Connection, challenge_id: str) -> Record | None:
+    """The live challenge of a passkey-only login, spent now (`id`, `purpose`, `user_id`,
+    `challenge`): it stays unspent if the caller's transaction rolls back."""
+    return await conn.fetchrow("SELECT * FROM take_passkey_login_challenge($1)", challenge_id)
 
 
 # -- second factors -------------------------------------------------------------------------------

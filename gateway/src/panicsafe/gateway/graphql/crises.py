@@ -95,7 +95,7 @@ async def crisis_view(conn: Connection | None, principal: Principal, row: Any, d
     access = policy.require_member(principal, crisis_id)
     if details is None:
         assert conn is not None, "crisis details to load without a connection"
-        details = await store.crisis_details(conn, principal.tenant_id, crisis_id)
+        details = await store.crisis_details(conn, crisis_id)
     cells = [c for c in details["cells"] if policy.can_see_cell(principal, crisis_id, str(c["id"]))]
     members = [member_view(m) for m in details["members"]] if policy.can_see_members(principal, crisis_id) else []
     return t.Crisis(

@@ -1,10 +1,9 @@
 """Aggregated, non-nominative indicators of the tenants that share with one region (ARS, CERT Santé).
 
-Everything is read in one read-only, repeatable-read transaction that sets `app.region` and no
-tenant: row-level security (`tenants_regional`, `*_regional_read`) then shows only the rows of the
-tenants that opted in to share with that region. The queries also filter on sharing and region
-themselves (defence in depth), and select nothing but categories and counts: no name, id or title
-ever leaves this module.
+They are computed by one function of the schema's owner, `regional_indicators(region, now)`
+(migration 0007), in one statement (one snapshot): the runtime role itself sees no row of any tenant
+outside that tenant's transactions, and no setting of its own (`app.region` used to be one) widens
+that. The function returns nothing but categories and counts: no name, id or title ever leaves it.
 """
 
 from __future__ import annotations
@@ -15,10 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from panicsafe.core.db.database import Connection, Database
+from panicsafe.core.db.database import Database
 from panicsafe.gateway.domain.models import CrisisMode, CrisisStatus, EstablishmentType, Severity
-
-REGION_SETTING = "app.region"
 
 
 @dataclass(frozen=True)
@@ -70,39 +67,6 @@ class RegionalIndicators:
     max_hours_since_t0: int | None
 
 
-# Each query is scoped twice: by row-level security (the transaction's app.region) and by its own
-# join on the tenants sharing with region $1. Only categories and counts are selected.
-_PARTICIPATING_SQL = "SELECT count(*) FROM tenants t WHERE t.share_with_region AND t.region = $1"
-_ESTABLISHMENTS_SQL = (
-    "SELECT e.type AS key, count(*) AS n FROM establishments e JOIN tenants t ON t.id = e.tenant_id "
-    "WHERE t.share_with_region AND t.region = $1 GROUP BY e.type"
-)
-_CRISES_BY_STATUS_SQL = (
-    "SELECT c.status AS key, count(*) AS n FROM crises c JOIN tenants t ON t.id = c.tenant_id "
-    "WHERE t.share_with_region AND t.region = $1 AND c.mode = 'real' GROUP BY c.status"
-)
-_CRISES_BY_SEVERITY_SQL = (
-    "SELECT c.severity AS key, count(*) AS n FROM crises c JOIN tenants t ON t.id = c.tenant_id "
-    "WHERE t.share_with_region AND t.region = $1 AND c.mode = 'real' GROUP BY c.severity"
-)
-_CRISES_BY_MODE_SQL = (
-    "SELECT c.mode AS key, count(*) AS n FROM crises c JOIN tenants t ON t.id = c.tenant_id "
-    "WHERE t.share_with_region AND t.region = $1 GROUP BY c.mode"
-)
-_CRISES_BY_ESTABLISHMENT_TYPE_SQL = (
-    "SELECT e.type AS key, count(DISTINCT ce.crisis_id) AS n FROM crisis_establishments ce "
-    "JOIN establishments e ON e.id = ce.establishment_id AND e.tenant_id = ce.tenant_id "
-    "JOIN crises c ON c.id = ce.crisis_id AND c.tenant_id = ce.tenant_id "
-    "JOIN tenants t ON t.id = ce.tenant_id "
-    "WHERE t.share_with_region AND t.region = $1 AND c.mode = 'real' GROUP BY e.type"
-)
-_OPEN_CRISIS_HOURS_SQL = (
-    "SELECT extract(epoch FROM ($2::timestamptz - c.t0))::float8 / 3600.0 AS hours "
-    "FROM crises c JOIN tenants t ON t.id = c.tenant_id "
-    "WHERE t.share_with_region AND t.region = $1 AND c.status <> 'closed' AND c.mode = 'real'"
-)
-
-
 def _breakdown(rows: Iterable[tuple[str, int]], known: Sequence[str]) -> tuple[Count, ...]:
     """Every known category in order (zeros included), then any category the database adds."""
     counts = {str(key): int(n) for key, n in rows}
@@ -126,49 +90,24 @@ def bucket_hours(hours: Iterable[float]) -> tuple[tuple[Count, ...], int | None]
     return tuple(Count(key, n) for key, n in tally.items()), None if largest is None else math.floor(largest)
 
 
-async def _counts(conn: Connection, sql: str, *args: object) -> list[tuple[str, int]]:
-    return [(row["key"], row["n"]) for row in await conn.fetch(sql, *args)]
-
-
-async def _scope_to_region(conn: Connection, region: str) -> None:
-    """Read-only snapshot, `app.region` set; refuse a connection that carries a tenant or identity scope."""
-    await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-    row = await conn.fetchrow(
-        "SELECT set_config($1, $2, true) AS region, "
-        "NULLIF(current_setting('app.tenant_id', true), '') AS tenant, "
-        "NULLIF(current_setting('app.identity', true), '') AS identity",
-        REGION_SETTING,
-        region,
-    )
-    assert row is not None
-    if row["tenant"] is not None or row["identity"] is not None:
-        raise RuntimeError("a regional read must not run with a tenant or identity scope")
-
-
 async def regional_indicators(db: Database, region: str, *, now: datetime) -> RegionalIndicators:
     """The aggregates of the tenants sharing with `region`, as of `now` (timezone-aware)."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    async with db.transaction() as conn:
-        await _scope_to_region(conn, region)
-        participating = await conn.fetchval(_PARTICIPATING_SQL, region)
-        establishments = await _counts(conn, _ESTABLISHMENTS_SQL, region)
-        by_status = await _counts(conn, _CRISES_BY_STATUS_SQL, region)
-        by_severity = await _counts(conn, _CRISES_BY_SEVERITY_SQL, region)
-        by_mode = await _counts(conn, _CRISES_BY_MODE_SQL, region)
-        by_establishment_type = await _counts(conn, _CRISES_BY_ESTABLISHMENT_TYPE_SQL, region)
-        hours = [float(row["hours"]) for row in await conn.fetch(_OPEN_CRISIS_HOURS_SQL, region, now)]
+    row = await db.read("SELECT * FROM regional_indicators($1, $2)", region, now)
+    assert row is not None  # an aggregate: always one row
+    hours = [float(h) for h in row["open_crisis_hours"]]
     buckets, max_hours = bucket_hours(hours)
     establishment_types = _values(EstablishmentType)
     return RegionalIndicators(
         region=region,
         generated_at=now,
-        participating_tenants=int(participating or 0),
-        establishments_by_type=_breakdown(establishments, establishment_types),
-        crises_by_status=_breakdown(by_status, _values(CrisisStatus)),
-        crises_by_severity=_breakdown(by_severity, _values(Severity)),
-        crises_by_mode=_breakdown(by_mode, _values(CrisisMode)),
-        crises_by_establishment_type=_breakdown(by_establishment_type, establishment_types),
+        participating_tenants=int(row["participating"]),
+        establishments_by_type=_breakdown(row["establishments_by_type"].items(), establishment_types),
+        crises_by_status=_breakdown(row["crises_by_status"].items(), _values(CrisisStatus)),
+        crises_by_severity=_breakdown(row["crises_by_severity"].items(), _values(Severity)),
+        crises_by_mode=_breakdown(row["crises_by_mode"].items(), _values(CrisisMode)),
+        crises_by_establishment_type=_breakdown(row["crises_by_establishment_type"].items(), establishment_types),
         hours_since_t0_buckets=buckets,
         max_hours_since_t0=max_hours,
     )

@@ -126,17 +126,8 @@ async def create_invitation(conn: Connection, **values: Any) -> str:
 
 
 async def login_taken(conn: Connection, login: str) -> bool:
-    """Across tenants: logins are global. Uses the identity lookup policy for this one check."""
-    await conn.execute("SELECT set_config('app.identity', 'lookup', true)")
-    try:
-        taken = await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM users WHERE login = $1) OR EXISTS "
-            "(SELECT 1 FROM invitations WHERE login = $1 AND used_at IS NULL AND expires_at > now())",
-            login,
-        )
-    finally:
-        await conn.execute("SELECT set_config('app.identity', '', true)")
-    return bool(taken)
+    """Across tenants: logins are global. The owner's `login_taken` answers this one question."""
+    return bool(await conn.fetchval("SELECT login_taken($1)", login))
 
 
 async def revoke_invitation(conn: Connection, invitation_id: str) -> Record | None:
@@ -164,17 +155,16 @@ async def crisis(conn: Connection, crisis_id: str) -> Record | None:
 async def crisis_overview(db: Database, tenant_id: str, crisis_id: str) -> Record | None:
     """The crisis (`crises` columns but `tenant_id` and `declared_by`) with its `cells` (id, kind,
     name), `members` (user_id, role, function, display_name, cells) and `establishments` (id, name,
-    type), lists of dicts ordered as shown. One round trip, no transaction: the SQL function scopes
-    its statement to the tenant itself (migration 0005)."""
-    return await db.read("SELECT * FROM crisis_overview($1, $2)", tenant_id, crisis_id)
+    type), lists of dicts ordered as shown, read in one statement in a transaction of the tenant:
+    the SQL function sees the tenant in scope and no other (migration 0007)."""
+    async with db.tenant(tenant_id) as conn:
+        return await conn.fetchrow("SELECT * FROM crisis_overview($1)", crisis_id)
 
 
-async def crisis_details(conn: Connection, tenant_id: str, crisis_id: str) -> Record:
+async def crisis_details(conn: Connection, crisis_id: str) -> Record:
     """`cells`, `members` and `establishments` of a crisis (see `crisis_overview`), in a transaction
     of its tenant."""
-    row = await conn.fetchrow(
-        "SELECT cells, members, establishments FROM crisis_overview($1, $2)", tenant_id, crisis_id
-    )
+    row = await conn.fetchrow("SELECT cells, members, establishments FROM crisis_overview($1)", crisis_id)
     assert row is not None, "crisis_details of a crisis the transaction does not see"
     return row
 

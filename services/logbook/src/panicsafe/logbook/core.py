@@ -376,7 +376,7 @@ class LogbookCore:
 
     async def checkpoint_pending(self) -> int:
         """Sign a checkpoint for every log that grew since its last one; returns how many."""
-        async with self.db.autocommit() as conn:  # one statement: its scan mode ends with it
+        async with self.db.autocommit() as conn:  # one statement, no tenant: the scan is the function's
             pending = await store.pending_checkpoints(conn)
         done = 0
         for row in pending:
@@ -400,7 +400,7 @@ class LogbookCore:
 
     async def announce_pending(self) -> int:
         """Queue the notices of every log with entries not yet announced; returns how many entries."""
-        async with self.db.autocommit() as conn:  # one statement: its scan mode ends with it
+        async with self.db.autocommit() as conn:  # one statement, no tenant: the scan is the function's
             pending = await store.pending_announcements(conn)
         announced = 0
         for row in pending:

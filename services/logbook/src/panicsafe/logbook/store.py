@@ -237,7 +237,8 @@ def _place(
 
 async def pending_announcements(conn: Connection, limit: int = 500) -> list[Any]:
     """Logs of every tenant with entries past their last notice (tenant, crisis, mode), least
-    recently appended first: one statement, in the scan mode (migration 0008), heads only."""
+    recently appended first: one statement, through a function that runs as the schema's owner
+    (migration 0009: the runtime role itself sees only the tenant in scope), heads only."""
     return list(await conn.fetch("SELECT tenant, crisis, mode FROM logs_to_announce($1)", limit))
 
 
@@ -451,5 +452,6 @@ async def insert_checkpoint(
 
 async def pending_checkpoints(conn: Connection, limit: int = 500) -> list[Any]:
     """Logs of every tenant with entries past their last checkpoint (tenant, crisis, mode), least
-    recently appended first: one statement, in the scan mode (migration 0008), heads only."""
+    recently appended first: one statement, through a function that runs as the schema's owner
+    (migration 0009: the runtime role itself sees only the tenant in scope), heads only."""
     return list(await conn.fetch("SELECT tenant, crisis, mode FROM logs_to_checkpoint($1)", limit))
