@@ -14,10 +14,12 @@ from panicsafe.core.db.database import Connection, Database
 # The unique constraints on names (migration 0002 declares them unnamed: these are PostgreSQL's names).
 ESTABLISHMENT_NAME_KEY = "establishments_tenant_id_name_key"  # UNIQUE (tenant_id, name)
 CELL_NAME_KEY = "cells_crisis_id_name_key"  # UNIQUE (crisis_id, name)
+TENANT_CODE_KEY = "tenants_code_key"  # UNIQUE (code), across tenants (migration gw_h3_tenant_logins)
 
 
 class NameTaken(Exception):
-    """The name is already used where it must be unique: an establishment's in its tenant, a cell's in its crisis."""
+    """The name is already used where it must be unique: an establishment's in its tenant, a cell's in its
+    crisis, an organisation's code among organisations."""
 
 
 async def tenant(conn: Connection, tenant_id: str) -> Record | None:
@@ -25,16 +27,24 @@ async def tenant(conn: Connection, tenant_id: str) -> Record | None:
 
 
 async def create_tenant(
-    conn: Connection, *, tenant_id: str, name: str, kind: str, region: str, share_with_region: bool
+    conn: Connection, *, tenant_id: str, name: str, code: str, kind: str, region: str, share_with_region: bool
 ) -> None:
-    await conn.execute(
-        "INSERT INTO tenants (id, name, kind, region, share_with_region) VALUES ($1, $2, $3, $4, $5)",
-        tenant_id,
-        name,
-        kind,
-        region,
-        share_with_region,
-    )
+    """`NameTaken` if another organisation has that code (the transaction is then aborted: wrap the call
+    in a savepoint to try another)."""
+    try:
+        await conn.execute(
+            "INSERT INTO tenants (id, name, code, kind, region, share_with_region) VALUES ($1, $2, $3, $4, $5, $6)",
+            tenant_id,
+            name,
+            code,
+            kind,
+            region,
+            share_with_region,
+        )
+    except UniqueViolationError as exc:
+        if exc.constraint_name == TENANT_CODE_KEY:
+            raise NameTaken(code) from exc
+        raise
 
 
 async def update_tenant(conn: Connection, tenant_id: str, *, name: str | None, share_with_region: bool | None) -> None:
@@ -126,16 +136,13 @@ async def create_invitation(conn: Connection, **values: Any) -> str:
 
 
 async def login_taken(conn: Connection, login: str) -> bool:
-    """Across tenants: logins are global. Uses the identity lookup policy for this one check."""
-    await conn.execute("SELECT set_config('app.identity', 'lookup', true)")
-    try:
-        taken = await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM users WHERE login = $1) OR EXISTS "
-            "(SELECT 1 FROM invitations WHERE login = $1 AND used_at IS NULL AND expires_at > now())",
-            login,
-        )
-    finally:
-        await conn.execute("SELECT set_config('app.identity', '', true)")
+    """Whether an account or a pending invitation of the tenant in scope has that login. A login ends with
+    its organisation's code (`identity.logins`): no other organisation can hold it, and none is looked at."""
+    taken = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM users WHERE login = $1) OR EXISTS "
+        "(SELECT 1 FROM invitations WHERE login = $1 AND used_at IS NULL AND expires_at > now())",
+        login,
+    )
     return bool(taken)
 
 
