@@ -289,6 +289,14 @@ async def member_role(conn: Connection, crisis_id: str, user_id: str) -> str | N
     return None if value is None else str(value)
 
 
+async def directors(conn: Connection, crisis_id: str) -> list[str]:
+    """The user ids of the crisis' directors, their rows locked until the transaction ends."""
+    rows = await conn.fetch(
+        "SELECT user_id::text FROM crisis_members WHERE crisis_id = $1 AND role = 'director' FOR UPDATE", crisis_id
+    )
+    return [str(row["user_id"]) for row in rows]
+
+
 async def upsert_member(
     conn: Connection, *, tenant_id: str, crisis_id: str, user_id: str, role: str, function: str | None
 ) -> None:
