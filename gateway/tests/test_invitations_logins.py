@@ -34,6 +34,7 @@ from panicsafe.core.db.migrations import upgrade
 from panicsafe.core.devstack import DevStack
 from panicsafe.core.errors import ServiceError
 from panicsafe.gateway.app import MIGRATIONS
+from panicsafe.gateway.identity import logins
 from panicsafe.gateway.store.tenancy import create_invitation
 
 INVITE = """
@@ -63,6 +64,24 @@ def observable(answer: dict[str, Any], login: str) -> str:
 def token_of(answer: dict[str, Any]) -> str:
     link: str = answer["data"]["createInvitation"]["link"]
     return link.split("/invitation/", 1)[1]
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("GHT Démo", "ght-demo"),
+        ("Clinique de l'Œuvre Saint-Éloi", "clinique-de-l-oeuvre"),
+        ("CHU", "chu"),
+        ("!!!", "org"),
+        ("x" * 80, "x" * 25),
+    ],
+)
+def test_an_organisation_code_comes_from_its_name(name: str, code: str) -> None:
+    candidates = [next(c) for c in [logins.code_candidates(name)] * 101]
+    assert candidates[:3] == [code, f"{code}-2", f"{code}-3"]
+    assert len(set(candidates)) == 101
+    assert all(logins.CODE_RE.match(c) and len(c) <= logins.CODE_MAX for c in candidates)
+    assert re.match(logins.STORED_LOGIN_SQL, logins.qualified("jean.dupont", candidates[-1]))
 
 
 async def test_a_foreign_login_is_answered_like_a_free_one(gateway: GatewayUnderTest) -> None:

@@ -23,6 +23,7 @@ CODE_RE = re.compile(f"^{CODE_PATTERN}$")
 STORED_LOGIN_SQL = f"^[a-z0-9][a-z0-9._-]{{2,63}}@{CODE_PATTERN}$"
 CODE_SQL = f"^{CODE_PATTERN}$"
 _BASE_MAX = CODE_MAX - 7  # room for a "-" and a six-character suffix
+_LIGATURES = str.maketrans({"œ": "oe", "Œ": "oe", "æ": "ae", "Æ": "ae", "ß": "ss"})
 
 
 def qualified(local: str, code: str) -> str:
@@ -30,14 +31,10 @@ def qualified(local: str, code: str) -> str:
     return f"{local}{SEPARATOR}{code}"
 
 
-def local_part(login: str) -> str:
-    """`jdupont` of `jdupont@ght-demo`."""
-    return login.rsplit(SEPARATOR, 1)[0]
-
-
 def code_base(name: str) -> str:
     """An organisation's code from its name: `GHT Démo` → `ght-demo` (`org` if nothing is left)."""
-    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    spelled = name.translate(_LIGATURES)  # no decomposition of their own: NFKD would drop them
+    plain = unicodedata.normalize("NFKD", spelled).encode("ascii", "ignore").decode().lower()
     slug = re.sub(r"[^a-z0-9]+", "-", plain).strip("-")
     if len(slug) > _BASE_MAX:  # cut between words if one ends late enough
         cut = slug[: _BASE_MAX + 1].rfind("-")
