@@ -85,6 +85,9 @@ async def enrol(person: Person, link: str, *, shot: str | None = None) -> None:
     await page.goto(link)
     await expect(page.get_by_role("heading", name="Bienvenue")).to_be_visible()
     person.login = (await page.get_by_test_id("login").text_content()) or ""
+    assert "@" in person.login  # the whole sign-in identifier: login@organisation
+    if shot:
+        await screenshot(page, f"{shot}-welcome")
     await page.get_by_label("Choisissez un mot de passe").fill(PASSWORD)
     await page.get_by_label("Confirmez le mot de passe").fill(PASSWORD)
     await page.get_by_role("button", name="Continuer").click()

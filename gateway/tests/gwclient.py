@@ -196,8 +196,9 @@ async def invite_and_enrol(
     crisis_role: str | None = None,
     cell_ids: list[str] | None = None,
     tenant_role: str = "MEMBER",
+    login: str | None = None,
 ) -> Account:
-    login = f"u-{secrets.token_hex(4)}"
+    login = login or f"u-{secrets.token_hex(4)}"
     data = await gql(
         client,
         inviter.session,

@@ -88,18 +88,33 @@ async def active_member(db: Database, password: str = PASSWORD) -> Member:
     tenant = await create_tenant(
         db, name=f"GHT {secrets.token_hex(3)}", region="HDF", admin_login=f"a-{login}", admin_name="Admin"
     )
+    return await insert_member(db, tenant.tenant_id, f"{login}@{tenant.code}", password)
+
+
+async def member_before_tenant_codes(db: Database, name: str, login: str, password: str = PASSWORD) -> Member:
+    """`active_member` in a schema older than revision 0008: an organisation without a
+    code, an account with a bare login (what `create_tenant` did then)."""
+    tenant_id = str(uuid.uuid4())
+    async with db.tenant(tenant_id) as conn:
+        await conn.execute(
+            "INSERT INTO tenants (id, name, kind, region) VALUES ($1, $2, 'ght', 'HDF')", tenant_id, name
+        )
+    return await insert_member(db, tenant_id, login, password)
+
+
+async def insert_member(db: Database, tenant_id: str, login: str, password: str = PASSWORD) -> Member:
     user_id = str(uuid.uuid4())
     hashed = await asyncio.to_thread(passwords.hash_password, password)
-    async with db.tenant(tenant.tenant_id) as conn:
+    async with db.tenant(tenant_id) as conn:
         await conn.execute(
             "INSERT INTO users (id, tenant_id, login, display_name, tenant_role, status, password_hash, "
             "mfa_enrolled_at) VALUES ($1, $2, $3, 'Membre Test', 'member', 'active', $4, now())",
             user_id,
-            tenant.tenant_id,
+            tenant_id,
             login,
             hashed,
         )
-    return Member(user_id, tenant.tenant_id, login)
+    return Member(user_id, tenant_id, login)
 
 
 def client() -> Client:

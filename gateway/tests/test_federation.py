@@ -166,7 +166,7 @@ async def _tenant(
             "VALUES ($1, $2, $3, $4, 'admin', 'active')",
             user_id,
             tenant_id,
-            planted.plant(f"secret-user-{label.lower()}"),
+            planted.plant(f"secret-user-{label.lower()}") + f"@{created.code}",
             planted.plant(f"SECRET-USER-NAME-{label}"),
         )
         by_name = {row["name"]: str(row["id"]) for row in await conn.fetch("SELECT id, name FROM establishments")}

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
+import secrets
 from datetime import UTC, datetime
 
-from gwdb import PASSWORD, Member, active_member, auth_service, client, migrated_schema, opened
+from gwdb import (
+    PASSWORD,
+    Member,
+    active_member,
+    auth_service,
+    client,
+    member_before_tenant_codes,
+    migrated_schema,
+    opened,
+)
 
 from panicsafe.core.db.database import Database
 from panicsafe.core.db.migrations import upgrade
@@ -60,7 +71,7 @@ async def test_codes_handed_out_before_the_migration_keep_working(stack: DevStac
     schema = await migrated_schema(stack, "0005")
     kept, spent = new_recovery_codes(2)
     async with opened(schema) as db:
-        member = await active_member(db)
+        member = await member_before_tenant_codes(db, "GHT Avant", f"m-{secrets.token_hex(4)}")
         async with db.tenant(member.tenant_id) as conn:  # as the gateway stored them before 0006
             await conn.executemany(
                 "INSERT INTO recovery_codes (user_id, tenant_id, code_hash, used_at) VALUES ($1, $2, $3, $4)",
@@ -76,6 +87,7 @@ async def test_codes_handed_out_before_the_migration_keep_working(stack: DevStac
             )
     await asyncio.to_thread(upgrade, MIGRATIONS, schema.owner_dsn, schema.schema)
 
+    member = dataclasses.replace(member, login=f"{member.login}@ght-avant")  # 0008
     async with opened(schema) as db:
         after = await stored_codes(db, member)
         assert len(after) == 2  # nothing lost

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 from gwclient import (
     Account,
@@ -197,3 +198,68 @@ async def test_two_hundred_websocket_subscribers_receive_an_event(
     assert len(events) == 200
     assert all(e["type"] == "crisis_updated" for e in events)
     print(f"\n200 WebSocket subscribers received the event within {elapsed * 1000:.0f} ms")
+
+
+NOTICES = "subscription($c: ID!) { crisisEvents(crisisId: $c) { type service data } }"
+ADD_ENTRY = "mutation($c: ID!, $e: LogbookEntryInput!) { addLogbookEntry(crisisId: $c, entry: $e) { seq } }"
+
+
+async def add_entry(client: httpx.AsyncClient, author: Account, crisis_id: str, summary: str, cell: str | None) -> None:
+    entry = {"kind": "FACT", "summary": summary, "cellId": cell}
+    await gql(client, author.session, ADD_ENTRY, {"c": crisis_id, "e": entry})
+
+
+def notice_with(text: str) -> Callable[[dict[str, Any]], bool]:
+    """A logbook notice one of whose entries has `text` in its summary."""
+    return lambda event: event["type"] == "entries_recorded" and any(
+        text in entry["summary"] for entry in event["data"]["entries"]
+    )
+
+
+async def test_a_cell_only_role_gets_only_its_cells_entries_of_a_notice(gateway: GatewayUnderTest) -> None:
+    """A patients' representative sees the entries of their own cell: a notice that also carries
+    crisis-wide entries reaches them with their cell's entries only (as `logbookEntries` does)."""
+    async with gateway.client() as client:
+        admin = await new_tenant_admin(gateway, client)
+        declared = await declare(client, admin, f"Crise cloisonnée {secrets.token_hex(3)}")
+        crisis_id, cell = declared["id"], declared["cells"][0]["id"]
+        representative = await invite_and_enrol(
+            client, admin, crisis_id=crisis_id, crisis_role="PATIENTS_REPRESENTATIVE", cell_ids=[cell]
+        )
+        async with (
+            Subscription(gateway.url, admin.session.access, NOTICES, {"c": crisis_id}) as everything,
+            Subscription(gateway.url, representative.session.access, NOTICES, {"c": crisis_id}) as own_cell,
+        ):
+            await until_subscribed(gateway, admin, crisis_id, [everything])
+            for ping in range(20):  # the representative sees no severity change: an entry of their cell
+                await add_entry(client, admin, crisis_id, f"ping {ping}", cell)
+                try:
+                    await next_event(own_cell, timeout=3.0)
+                    break
+                except TimeoutError:
+                    continue
+            else:
+                raise AssertionError("the representative's subscription never received an event")
+
+            # Entries written together share a notice (one per log every 50 ms): retry until one did.
+            for attempt in range(10):
+                marker = f"{attempt}-{secrets.token_hex(3)}"
+                await asyncio.gather(
+                    *(add_entry(client, admin, crisis_id, f"SECRET crise {marker} {n}", None) for n in range(3)),
+                    add_entry(client, admin, crisis_id, f"cellule {marker}", cell),
+                )
+                notice, _ = await event_where(everything, notice_with(f"cellule {marker}"))
+                if any("SECRET" in entry["summary"] for entry in notice["data"]["entries"]):
+                    break
+            else:
+                raise AssertionError("no notice mixed crisis-wide and cell entries")
+
+            seen, before = await event_where(own_cell, notice_with(f"cellule {marker}"))
+            await add_entry(client, admin, crisis_id, f"fin {marker}", cell)
+            last, between = await event_where(own_cell, notice_with(f"fin {marker}"))
+
+    delivered = [*before, seen, *between, last]
+    assert all(event["type"] == "entries_recorded" for event in delivered)
+    entries = [entry for event in delivered for entry in event["data"]["entries"]]
+    assert not [entry for entry in entries if "SECRET" in entry["summary"] or entry["cell"] != cell], entries
+    assert [entry["summary"] for entry in seen["data"]["entries"]] == [f"cellule {marker}"]

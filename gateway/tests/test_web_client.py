@@ -41,6 +41,7 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 JOURNEY_SHOTS = {
+    "enrolment-welcome",
     "enrolment-totp",
     "enrolment-recovery-codes",
     "declare-crisis",

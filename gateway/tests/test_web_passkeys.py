@@ -89,7 +89,7 @@ async def test_enrol_and_sign_in_with_a_passkey(local_gateway: tuple[GatewayUnde
 
             # With the password, then the passkey as the second factor.
             await page.get_by_role("button", name="Se déconnecter").click()
-            await page.get_by_label("Identifiant").fill("adm-passkey")
+            await page.get_by_label("Identifiant").fill(tenant.admin_login)  # adm-passkey@<code of the organisation>
             await page.get_by_label("Mot de passe").fill(PASSWORD)
             await page.get_by_role("button", name="Continuer").click()
             await page.get_by_role("button", name="Utiliser une clé d'accès").click()

@@ -159,7 +159,7 @@ export function Enrol({ token }: { token: string }) {
         >
           <p>
             {invite.displayName}, vous êtes invité·e par {invite.organisation}. Votre identifiant :{" "}
-            <strong data-testid="login">{invite.login}</strong>
+            <strong data-testid="login">{invite.login}</strong> (à saisir en entier pour vous connecter)
           </p>
           <label>
             Choisissez un mot de passe (12 caractères au moins)
@@ -287,7 +287,13 @@ export function Login() {
       >
         <label>
           Identifiant
-          <input name="login" autoComplete="username" autoCapitalize="none" required />
+          <input
+            name="login"
+            autoComplete="username"
+            autoCapitalize="none"
+            placeholder="prenom.nom@organisation"
+            required
+          />
         </label>
         <label>
           Mot de passe

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from panicsafe.contracts import gateway as gw
-from panicsafe.core.db.database import Database
+from panicsafe.core.db.database import Database, savepoint
 from panicsafe.gateway import security_events
 from panicsafe.gateway.auth.sessions import token_hash
+from panicsafe.gateway.identity import logins
 from panicsafe.gateway.store import tenancy
 
 DEMO_TENANT = "GHT Démo"
@@ -28,8 +29,9 @@ DEMO_ESTABLISHMENTS = (
 @dataclass(frozen=True)
 class BootstrappedTenant:
     tenant_id: str
-    admin_login: str
+    admin_login: str  # the whole sign-in identifier: `<login>@<code>`
     invitation_token: str
+    code: str  # the organisation's code, which ends every login of it
 
     def link(self, public_url: str) -> str:
         return invitation_link(public_url, self.invitation_token)
@@ -48,18 +50,28 @@ async def create_tenant(
     supervisor_region: str | None = None,
     invitation_ttl: timedelta = timedelta(hours=72),
 ) -> BootstrappedTenant:
-    """A new tenant; its first account is an administrator who enrols from the returned invitation."""
+    """A new tenant; its first account is an administrator who enrols from the returned invitation.
+
+    The tenant's code comes from its name (`identity.logins`), and completes `admin_login`."""
     tenant_id = str(uuid.uuid4())
     token = secrets.token_urlsafe(32)
     async with db.tenant(tenant_id) as conn:
-        await tenancy.create_tenant(
-            conn,
-            tenant_id=tenant_id,
-            name=name,
-            kind=kind,
-            region=region,
-            share_with_region=share_with_region,
-        )
+        for code in logins.code_candidates(name):
+            try:
+                async with savepoint(conn):
+                    await tenancy.create_tenant(
+                        conn,
+                        tenant_id=tenant_id,
+                        name=name,
+                        code=code,
+                        kind=kind,
+                        region=region,
+                        share_with_region=share_with_region,
+                    )
+                break
+            except tenancy.NameTaken:
+                continue
+        admin_login = logins.qualified(admin_login, code)
         for establishment, type_ in establishments:
             await tenancy.create_establishment(conn, tenant_id=tenant_id, name=establishment, type_=type_)
         await tenancy.create_invitation(
@@ -79,7 +91,7 @@ async def create_tenant(
             tenant_id=tenant_id,
             summary=f"Organisation « {name} » créée ; invitation de l'administrateur {admin_login}.",
         )
-    return BootstrappedTenant(tenant_id, admin_login, token)
+    return BootstrappedTenant(tenant_id, admin_login, token, code)
 
 
 @dataclass(frozen=True)

@@ -125,10 +125,44 @@ def can_see_members(principal: Principal, crisis_id: str) -> bool:
     return access is not None and access.role not in LIMITED_ROLES
 
 
+NOT_DIRECTOR_GRANTER = (
+    "Seul un directeur de la crise, ou un administrateur de l'organisation, nomme ou retire un directeur."
+)
+OWN_ROLE = "Vous ne changez pas votre propre rôle dans la crise."
+LAST_DIRECTOR = "La crise doit garder au moins un directeur."
+
+
+def require_director_granter(principal: Principal, crisis_id: str) -> None:
+    """Granting or taking away the director role: a director of the crisis, or a tenant administrator
+    (who must lead the crisis to change its members at all)."""
+    access = require_member(principal, crisis_id)
+    if access.role != CrisisRole.DIRECTOR and not principal.is_tenant_admin:
+        raise forbidden(NOT_DIRECTOR_GRANTER)
+
+
 def require_grant(principal: Principal, crisis_id: str, role: CrisisRole) -> None:
-    """Adding or changing a member: leaders only; granting a leading role needs a fresh factor."""
+    """Giving someone a role (a new member, an invitation): leaders only; a leading role needs a fresh
+    factor; the director role, a director or a tenant administrator (`require_director_granter`)."""
     require_leader(principal, crisis_id)
+    if role == CrisisRole.DIRECTOR:
+        require_director_granter(principal, crisis_id)
     if role in LEADING_ROLES:
+        require_fresh_mfa(principal)
+
+
+def require_role_change(
+    principal: Principal, crisis_id: str, user_id: str, previous: CrisisRole | None, role: CrisisRole | None
+) -> None:
+    """Changing a member's role from `previous` to `role` (None: not a member, or removed). Leaders only,
+    never their own role; a director's membership, or the director role, only by a director or a tenant
+    administrator; a leading role given or taken needs a fresh factor. That a crisis keeps a director is
+    the database's to confirm (`store.tenancy.directors`)."""
+    require_leader(principal, crisis_id)
+    if CrisisRole.DIRECTOR in (previous, role):
+        require_director_granter(principal, crisis_id)
+    if str(user_id) == principal.user_id and previous != role:
+        raise forbidden(OWN_ROLE)
+    if previous in LEADING_ROLES or role in LEADING_ROLES:
         require_fresh_mfa(principal)
 
 

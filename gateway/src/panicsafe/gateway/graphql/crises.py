@@ -281,7 +281,8 @@ class CrisesMutation:
         return await change_crisis(info, principal, str(id), status=models.CrisisStatus.CLOSED, severity=None)
 
 
-def crisis_event_view(event: CloudEvent) -> t.CrisisEvent:
+def crisis_event_view(event: CloudEvent, data: dict[str, Any] | None = None) -> t.CrisisEvent:
+    """The event as the feed shows it; `data` in place of the event's own when only part may be shown."""
     return t.CrisisEvent(
         id=strawberry.ID(event.id),
         type=event.short_type,
@@ -291,18 +292,25 @@ def crisis_event_view(event: CloudEvent) -> t.CrisisEvent:
         mode=models.CrisisMode(event.mode.value),
         logbook_kind=event.logbook.kind.value if event.logbook else None,
         summary=event.logbook.summary if event.logbook else None,
-        data=cast(JSON, event.data),
+        data=cast(JSON, event.data if data is None else data),
     )
 
 
-def visible_on_feed(principal: Principal, crisis: str, event: CloudEvent) -> bool:
-    """Need-to-know on the live feed, as in the main courante (`policy.can_see_entry`); the chat has
-    its own feed (`chatUpdates`), decided per channel."""
+def feed_view(principal: Principal, crisis: str, event: CloudEvent) -> t.CrisisEvent | None:
+    """The event as this principal may see it on the live feed, None if not at all: need-to-know as in
+    the main courante (`policy.can_see_entry`). A logbook notice carries entries of several cells: it
+    shows only the entries the principal may see (as `logbookEntries` does), and nothing if none. The
+    chat has its own feed (`chatUpdates`), decided per channel."""
     if event.service == chat.SERVICE:
-        return False
+        return None
     if event.service == logbook.SERVICE:
-        return bool(lb.visible_notice_entries(principal, crisis, event))
-    return policy.can_see_entry(principal, crisis, event.logbook.cell if event.logbook else None)
+        entries = lb.visible_notice_entries(principal, crisis, event)
+        if not entries:
+            return None
+        return crisis_event_view(event, {"mode": event.data.get("mode"), "entries": entries})
+    if not policy.can_see_entry(principal, crisis, event.logbook.cell if event.logbook else None):
+        return None
+    return crisis_event_view(event)
 
 
 @strawberry.type
@@ -310,5 +318,6 @@ class CrisesSubscription:
     @strawberry.subscription(description="Les événements d'une crise dont vous êtes membre, en direct.")
     async def crisis_events(self, info: GInfo, crisis_id: strawberry.ID) -> AsyncGenerator[t.CrisisEvent, None]:
         async for principal, crisis, event in crisis_stream(info, "crisisEvents", crisis_id):
-            if visible_on_feed(principal, crisis, event):
-                yield crisis_event_view(event)
+            view = feed_view(principal, crisis, event)
+            if view is not None:
+                yield view

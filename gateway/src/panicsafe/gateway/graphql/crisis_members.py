@@ -1,5 +1,9 @@
 """Who takes part in a crisis, through GraphQL: its cells, its members and their cells.
 
+Who may change a role is the policy's (`policy.require_grant`, `policy.require_role_change`: the
+director role only by a director or a tenant administrator, never one's own role); that a crisis keeps
+a director, the database's (`keep_a_director`).
+
 Every change is an event of the crisis (`crises.record_crisis_event`): the main courante keeps it and
 the live feed re-decides its subscribers' access on `membership_changed`.
 """
@@ -13,19 +17,23 @@ import strawberry
 from panicsafe.contracts import gateway as gw
 from panicsafe.contracts.errors import ErrorCode
 from panicsafe.core.db.database import Connection, savepoint
-from panicsafe.core.errors import ServiceError, invalid, not_found
+from panicsafe.core.errors import ServiceError, conflict, invalid, not_found
 from panicsafe.gateway.domain import models, policy, wording
 from panicsafe.gateway.graphql import types as t
 from panicsafe.gateway.graphql.common import GInfo, principal_of, text_arg, uuid_arg
 from panicsafe.gateway.graphql.crises import crisis_view, open_crisis, record_crisis_event
 from panicsafe.gateway.store import tenancy as store
 
-LEADING = frozenset(r.value for r in models.LEADING_ROLES)
+
+def role_of(value: str | None) -> models.CrisisRole | None:
+    return None if value is None else models.CrisisRole(value)
 
 
-def changes_leadership(previous_role: str | None, role: models.CrisisRole | None) -> bool:
-    """Whether the change gives or takes a leading role (a fresh second factor is then required)."""
-    return previous_role in LEADING or role in models.LEADING_ROLES
+async def keep_a_director(conn: Connection, crisis_id: str, leaving: str) -> None:
+    """`conflict` if `leaving` is the crisis' last director (the directors stay locked until the change
+    commits, so two directors demoted at once cannot each leave the other as the last one)."""
+    if not set(await store.directors(conn, crisis_id)) - {leaving}:
+        raise conflict(policy.LAST_DIRECTOR)
 
 
 async def join_cells(
@@ -92,8 +100,9 @@ class CrisisMembersMutation:
             if not await store.user_exists(conn, target):
                 raise not_found("Personne introuvable dans l'organisation.")
             previous = await store.member_role(conn, crisis_key, target)
-            if changes_leadership(previous, role_value):
-                policy.require_fresh_mfa(principal)
+            policy.require_role_change(principal, crisis_key, target, role_of(previous), role_value)
+            if role_of(previous) == models.CrisisRole.DIRECTOR and role_value != models.CrisisRole.DIRECTOR:
+                await keep_a_director(conn, crisis_key, target)
             await store.upsert_member(
                 conn,
                 tenant_id=principal.tenant_id,
@@ -122,8 +131,9 @@ class CrisisMembersMutation:
         async with info.context.services.db.tenant(principal.tenant_id) as conn:
             crisis = await open_crisis(conn, crisis_key)
             previous = await store.member_role(conn, crisis_key, target)
-            if changes_leadership(previous, None):
-                policy.require_fresh_mfa(principal)
+            policy.require_role_change(principal, crisis_key, target, role_of(previous), None)
+            if role_of(previous) == models.CrisisRole.DIRECTOR:
+                await keep_a_director(conn, crisis_key, target)
             removed = await store.remove_member(conn, crisis_key, target)
             if removed:
                 await record_crisis_event(

@@ -1,12 +1,14 @@
 """Invitations through GraphQL: a one-time link (or QR code) handed over in person, never an e-mail.
 
 Who may invite whom is decided in `checked_invitation` (pure: the input and the inviter's rights);
-what the database must confirm (an open crisis, its cells, a regional authority, a free login) is
-checked in the mutation's transaction.
+what the database must confirm (an open crisis, its cells, a regional authority, a login free in the
+organisation) is checked in the mutation's transaction. A login ends with the organisation's code
+(`identity.logins`), so another organisation's logins never come into it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import secrets
 from dataclasses import dataclass
@@ -26,11 +28,11 @@ from panicsafe.gateway.domain.policy import Principal
 from panicsafe.gateway.graphql import types as t
 from panicsafe.gateway.graphql.common import GInfo, principal_of, text_arg, uuid_arg
 from panicsafe.gateway.graphql.crises import record_crisis_event
+from panicsafe.gateway.identity import logins
 from panicsafe.gateway.identity.qr import qr_svg
 from panicsafe.gateway.store import tenancy as store
 
 REGION_RE = re.compile(r"^[A-Z0-9-]{2,12}$")
-LOGIN_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 
 
 def invitation_view(row: Any) -> t.Invitation:
@@ -51,7 +53,7 @@ def invitation_view(row: Any) -> t.Invitation:
 class Invitee:
     """An invitation as asked, in canonical form, once the inviter may issue it."""
 
-    login: str
+    login: str  # as typed (`jdupont`) until `in_organisation` completes it (`jdupont@ght-demo`)
     display_name: str
     tenant_role: models.TenantRole
     crisis_id: str | None
@@ -63,7 +65,7 @@ def checked_invitation(principal: Principal, input: t.InvitationInput) -> Invite
     """The input's format, and the inviter's rights: a tenant administrator invites into the tenant (an
     administrator or a supervisor: with a fresh second factor), a crisis leader into their crisis."""
     login = input.login.strip().lower()
-    if not LOGIN_RE.match(login):
+    if not logins.LOCAL_RE.match(login):
         raise ServiceError(ErrorCode.INVALID, "Identifiant : 3 à 64 caractères, minuscules, chiffres, . _ -")
     display_name = text_arg(input.display_name, "displayName", max_len=120)
     crisis_id = uuid_arg(input.crisis_id, "crisisId") if input.crisis_id else None
@@ -83,6 +85,14 @@ def checked_invitation(principal: Principal, input: t.InvitationInput) -> Invite
             raise invalid("supervisorRegion : code de région invalide (ou invitation liée à une crise).")
     crisis_role = (role or models.CrisisRole.MEMBER) if crisis_id is not None else None
     return Invitee(login, display_name, tenant_role, crisis_id, crisis_role, region)
+
+
+async def in_organisation(conn: Connection, tenant_id: str, invitee: Invitee) -> Invitee:
+    """The invitee with the whole login, ended by the inviter's organisation code (`identity.logins`)."""
+    tenant_row = await store.tenant(conn, tenant_id)
+    if tenant_row is None:
+        raise forbidden("Organisation inconnue.")
+    return dataclasses.replace(invitee, login=logins.qualified(invitee.login, tenant_row["code"]))
 
 
 async def open_crisis_and_cells(
@@ -151,6 +161,8 @@ class InvitationsMutation:
             crisis_row, cell_ids = await open_crisis_and_cells(conn, invitee.crisis_id, input.cell_ids)
             if invitee.region is not None:
                 await require_regional_authority(conn, principal.tenant_id, invitee.region)
+            invitee = await in_organisation(conn, principal.tenant_id, invitee)
+            # Only this organisation's own logins can clash: the answer says nothing of any other.
             if await store.login_taken(conn, invitee.login):
                 raise ServiceError(ErrorCode.CONFLICT, "Cet identifiant est déjà pris.")
             invitation_id = await store.create_invitation(

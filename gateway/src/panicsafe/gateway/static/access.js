@@ -108,7 +108,8 @@ function recoveryStep(codes) {
 function login() {
   show(...form(
     "Connexion",
-    [field("Identifiant", "login", "text", { autocomplete: "username", autocapitalize: "none" }),
+    [field("Identifiant", "login", "text",
+           { autocomplete: "username", autocapitalize: "none", placeholder: "prenom.nom@organisation" }),
      field("Mot de passe", "password", "password", { autocomplete: "current-password" })],
     async ({ login: name, password }) => {
       const challenge = await call("/auth/login", { login: name, password });

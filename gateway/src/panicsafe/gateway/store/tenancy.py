@@ -14,10 +14,12 @@ from panicsafe.core.db.database import Connection, Database
 # The unique constraints on names (migration 0002 declares them unnamed: these are PostgreSQL's names).
 ESTABLISHMENT_NAME_KEY = "establishments_tenant_id_name_key"  # UNIQUE (tenant_id, name)
 CELL_NAME_KEY = "cells_crisis_id_name_key"  # UNIQUE (crisis_id, name)
+TENANT_CODE_KEY = "tenants_code_key"  # UNIQUE (code), across tenants (migration 0008)
 
 
 class NameTaken(Exception):
-    """The name is already used where it must be unique: an establishment's in its tenant, a cell's in its crisis."""
+    """The name is already used where it must be unique: an establishment's in its tenant, a cell's in its
+    crisis, an organisation's code among organisations."""
 
 
 async def tenant(conn: Connection, tenant_id: str) -> Record | None:
@@ -25,16 +27,24 @@ async def tenant(conn: Connection, tenant_id: str) -> Record | None:
 
 
 async def create_tenant(
-    conn: Connection, *, tenant_id: str, name: str, kind: str, region: str, share_with_region: bool
+    conn: Connection, *, tenant_id: str, name: str, code: str, kind: str, region: str, share_with_region: bool
 ) -> None:
-    await conn.execute(
-        "INSERT INTO tenants (id, name, kind, region, share_with_region) VALUES ($1, $2, $3, $4, $5)",
-        tenant_id,
-        name,
-        kind,
-        region,
-        share_with_region,
-    )
+    """`NameTaken` if another organisation has that code (the transaction is then aborted: wrap the call
+    in a savepoint to try another)."""
+    try:
+        await conn.execute(
+            "INSERT INTO tenants (id, name, code, kind, region, share_with_region) VALUES ($1, $2, $3, $4, $5, $6)",
+            tenant_id,
+            name,
+            code,
+            kind,
+            region,
+            share_with_region,
+        )
+    except UniqueViolationError as exc:
+        if exc.constraint_name == TENANT_CODE_KEY:
+            raise NameTaken(code) from exc
+        raise
 
 
 async def update_tenant(conn: Connection, tenant_id: str, *, name: str | None, share_with_region: bool | None) -> None:
@@ -126,8 +136,14 @@ async def create_invitation(conn: Connection, **values: Any) -> str:
 
 
 async def login_taken(conn: Connection, login: str) -> bool:
-    """Across tenants: logins are global. The owner's `login_taken` answers this one question."""
-    return bool(await conn.fetchval("SELECT login_taken($1)", login))
+    """Whether an account or a pending invitation of the tenant in scope has that login. A login ends with
+    its organisation's code (`identity.logins`): no other organisation can hold it, and none is looked at."""
+    taken = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM users WHERE login = $1) OR EXISTS "
+        "(SELECT 1 FROM invitations WHERE login = $1 AND used_at IS NULL AND expires_at > now())",
+        login,
+    )
+    return bool(taken)
 
 
 async def revoke_invitation(conn: Connection, invitation_id: str) -> Record | None:
@@ -270,6 +286,14 @@ async def member_role(conn: Connection, crisis_id: str, user_id: str) -> str | N
         "SELECT role FROM crisis_members WHERE crisis_id = $1 AND user_id = $2", crisis_id, user_id
     )
     return None if value is None else str(value)
+
+
+async def directors(conn: Connection, crisis_id: str) -> list[str]:
+    """The user ids of the crisis' directors, their rows locked until the transaction ends."""
+    rows = await conn.fetch(
+        "SELECT user_id::text FROM crisis_members WHERE crisis_id = $1 AND role = 'director' FOR UPDATE", crisis_id
+    )
+    return [str(row["user_id"]) for row in rows]
 
 
 async def upsert_member(
