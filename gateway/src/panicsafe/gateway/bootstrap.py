@@ -1,4 +1,4 @@
-"""Creating a tenant with its establishments and a first administrator's invitation.
+"""Creating a tenant with its key, its establishments and a first administrator's invitation.
 
 Used by the operator's bootstrap and, in development, by `make run` (the "GHT Démo" tenant).
 """
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from panicsafe.contracts import gateway as gw
+from panicsafe.core.crypto import TransitKeys
 from panicsafe.core.db.database import Database
 from panicsafe.gateway import security_events
 from panicsafe.gateway.auth.sessions import token_hash
@@ -37,6 +38,7 @@ class BootstrappedTenant:
 
 async def create_tenant(
     db: Database,
+    keys: TransitKeys,
     *,
     name: str,
     region: str,
@@ -48,9 +50,13 @@ async def create_tenant(
     supervisor_region: str | None = None,
     invitation_ttl: timedelta = timedelta(hours=72),
 ) -> BootstrappedTenant:
-    """A new tenant; its first account is an administrator who enrols from the returned invitation."""
+    """A new tenant; its first account is an administrator who enrols from the returned invitation.
+
+    Its transit key is created first, by the gateway (the only identity OpenBao lets create one), so
+    that every service can seal the tenant's data from its first record on."""
     tenant_id = str(uuid.uuid4())
     token = secrets.token_urlsafe(32)
+    await keys.ensure_tenant_key(tenant_id)
     async with db.tenant(tenant_id) as conn:
         await tenancy.create_tenant(
             conn,
@@ -82,9 +88,10 @@ async def create_tenant(
     return BootstrappedTenant(tenant_id, admin_login, token)
 
 
-async def create_demo(db: Database) -> BootstrappedTenant:
+async def create_demo(db: Database, keys: TransitKeys) -> BootstrappedTenant:
     return await create_tenant(
         db,
+        keys,
         name=DEMO_TENANT,
         region="HDF",
         admin_login=f"admin.demo-{secrets.token_hex(2)}",

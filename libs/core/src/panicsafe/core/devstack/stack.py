@@ -2,7 +2,7 @@
 
     stack = DevStack(Path(".run/stack"))
     stack.start()            # NATS, PostgreSQL, SeaweedFS, OpenBao, coturn, in parallel
-    stack.nats.url, stack.postgres.admin_dsn, stack.s3.endpoint, stack.openbao.token, ...
+    stack.nats.url, stack.postgres.admin_dsn, stack.s3.endpoint, stack.openbao.session("chat"), ...
     stack.restart("nats")    # same port, same store: for fault tests
     stack.stop()             # every process group gone
 
@@ -19,19 +19,17 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from panicsafe.core.devstack.openbao import OpenBaoInfo, bootstrap_openbao, openbao_server, unseal_openbao
 from panicsafe.core.devstack.servers import (
     DevStackError,
     NatsInfo,
-    OpenBaoInfo,
     PostgresInfo,
     S3Info,
     Server,
     TurnInfo,
-    bootstrap_openbao,
     coturn_server,
     describe,
     nats_server,
-    openbao_server,
     postgres_server,
     remove_postgres_data,
     seaweedfs_server,
@@ -130,6 +128,8 @@ class DevStack:
             time.sleep(down_s)
         server.start()
         server.wait_ready(READY_TIMEOUT_S)
+        if component == "openbao":
+            unseal_openbao(self.openbao)  # a restarted OpenBao is sealed, as in production
 
     def stop(self) -> None:
         for name in reversed(list(self.servers)):
