@@ -203,7 +203,7 @@ def openbao_server(directory: Path) -> tuple[Server, OpenBaoInfo]:
     address = f"https://{LOOPBACK}:{port}"
     config = directory / "openbao.hcl"
     config.write_text(
-        f'storage "raft" {{\n  path = "{data}"\n  node_id = "panicsafe-devstack"\n}}\n'
+        f'storage "raft" {{\n  path = "{data}"\n  node_id = "panicsafe-devstack"\n  performance_multiplier = 1\n}}\n'
         f'listener "tcp" {{\n  address = "{LOOPBACK}:{port}"\n  cluster_address = "{LOOPBACK}:{cluster_port}"\n'
         f'  tls_cert_file = "{cert_file}"\n  tls_key_file = "{key_file}"\n  tls_min_version = "tls12"\n}}\n'
         f'api_addr = "{address}"\ncluster_addr = "https://{LOOPBACK}:{cluster_port}"\nui = false\n'
