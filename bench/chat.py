@@ -230,7 +230,7 @@ async def seed_search(platform: Platform, setup: dict[str, Any], count: int) -> 
     app_dsn = (platform.directory / "secrets" / "chat" / "database_url").read_text()
     db = Database(app_dsn, "chat", max_size=2)
     await db.open()
-    keys = TransitKeys(platform.stack.openbao.address, platform.stack.openbao.token)
+    keys = TransitKeys(platform.stack.openbao.session("chat"))  # the chat's own identity, as the service
     cipher = EnvelopeCipher(keys)
     tenant, crisis, channel = setup["tenant"], setup["search_crisis"], setup["search_channel"]
     key = await blind.SearchKeys(db, keys).key(tenant)

@@ -139,6 +139,7 @@ async def admin_and_crisis(
     """A new tenant's administrator, enrolled in the browser, on the home of a crisis they declared."""
     tenant = await create_tenant(
         gateway.db,
+        gateway.keys,
         name=f"GHT {title}",
         region="HDF",
         admin_login=f"adm-{secrets.token_hex(4)}",

@@ -15,8 +15,10 @@ from typing import Any
 import asyncpg
 import httpx
 
+from panicsafe.core.crypto import TransitKeys
 from panicsafe.core.db.database import Database
 from panicsafe.core.devstack.platform import Platform
+from panicsafe.core.testing import gateway_keys
 from panicsafe.gateway.bootstrap import create_tenant
 from panicsafe.gateway.identity import totp
 
@@ -72,6 +74,7 @@ class GatewayUnderTest:
     admin_dsn: str
     log: Path
     directory: Path
+    keys: TransitKeys  # the gateway's identity in OpenBao: `create_tenant` makes the tenant's key with it
 
     def client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.url, timeout=20)
@@ -97,6 +100,7 @@ async def gateway_of(platform: Platform) -> AsyncIterator[GatewayUnderTest]:
             admin_dsn=platform.stack.postgres.admin_dsn,
             log=Path(platform.processes["gateway"].log_path),
             directory=platform.directory,
+            keys=gateway_keys(platform.stack),
         )
     finally:
         await db.close()
@@ -177,6 +181,7 @@ async def new_tenant_admin(
 ) -> Account:
     tenant = await create_tenant(
         gateway.db,
+        gateway.keys,
         name=name or f"Tenant {secrets.token_hex(3)}",
         region=region,
         admin_login=f"adm-{secrets.token_hex(4)}",

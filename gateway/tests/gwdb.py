@@ -18,7 +18,7 @@ from panicsafe.core.crypto import EnvelopeCipher, TransitKeys
 from panicsafe.core.db.database import Database
 from panicsafe.core.db.migrations import upgrade
 from panicsafe.core.devstack import DevStack
-from panicsafe.core.testing import ProvisionedSchema, make_schema
+from panicsafe.core.testing import ProvisionedSchema, gateway_keys, make_schema
 from panicsafe.core.tokens import SigningKey
 from panicsafe.gateway.app import MIGRATIONS
 from panicsafe.gateway.auth.access import AccessTokens
@@ -73,7 +73,7 @@ def auth_service(stack: DevStack, db: Database, *, clock: FakeClock | None = Non
     """The gateway's `AuthService` as `app.build_services` makes it, with the given throttle clock."""
     return AuthService(
         db=db,
-        cipher=EnvelopeCipher(TransitKeys(stack.openbao.address, stack.openbao.token)),
+        cipher=EnvelopeCipher(gateway_keys(stack)),
         tokens=AccessTokens(SigningKey.generate()),
         throttle=Throttle(db, ThrottlePolicy(), clock=clock or wall_clock),
         passkey_config=PasskeyConfig(rp_id="127.0.0.1", rp_name="PanicSAFE", origin="http://127.0.0.1"),
@@ -82,11 +82,11 @@ def auth_service(stack: DevStack, db: Database, *, clock: FakeClock | None = Non
     )
 
 
-async def active_member(db: Database, password: str = PASSWORD) -> Member:
+async def active_member(db: Database, keys: TransitKeys, password: str = PASSWORD) -> Member:
     """A tenant with one active account that has a password (its second factors are up to the test)."""
     login = f"m-{secrets.token_hex(4)}"
     tenant = await create_tenant(
-        db, name=f"GHT {secrets.token_hex(3)}", region="HDF", admin_login=f"a-{login}", admin_name="Admin"
+        db, keys, name=f"GHT {secrets.token_hex(3)}", region="HDF", admin_login=f"a-{login}", admin_name="Admin"
     )
     return await insert_member(db, tenant.tenant_id, f"{login}@{tenant.code}", password)
 

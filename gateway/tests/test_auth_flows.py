@@ -56,6 +56,7 @@ async def test_totp_journey_with_refresh_reuse_and_logout(gateway: GatewayUnderT
     async with gateway.client() as client:
         tenant = await create_tenant(
             gateway.db,
+            gateway.keys,
             name="GHT Parcours",
             region="HDF",
             admin_login=f"a-{secrets.token_hex(3)}",
@@ -271,7 +272,12 @@ async def test_a_password_alone_opens_no_session(gateway: GatewayUnderTest) -> N
 
         # An account that set its password but never enrolled a factor cannot log in with it at all.
         tenant = await create_tenant(
-            gateway.db, name="GHT Sans facteur", region="HDF", admin_login=f"n-{secrets.token_hex(3)}", admin_name="N"
+            gateway.db,
+            gateway.keys,
+            name="GHT Sans facteur",
+            region="HDF",
+            admin_login=f"n-{secrets.token_hex(3)}",
+            admin_name="N",
         )
         started = await client.post(
             "/auth/enrol/password", json={"token": tenant.invitation_token, "password": PASSWORD}
@@ -287,6 +293,7 @@ async def test_weak_password_is_refused_with_reasons(gateway: GatewayUnderTest) 
     async with gateway.client() as client:
         tenant = await create_tenant(
             gateway.db,
+            gateway.keys,
             name="GHT Mots",
             region="HDF",
             admin_login=f"a-{secrets.token_hex(3)}",
@@ -310,6 +317,7 @@ async def test_passkey_enrolment_then_passkey_only_login(gateway: GatewayUnderTe
     async with gateway.client() as client:
         tenant = await create_tenant(
             gateway.db,
+            gateway.keys,
             name="GHT Clés",
             region="HDF",
             admin_login=f"k-{secrets.token_hex(3)}",

@@ -84,6 +84,7 @@ async def test_passkey_only_account_sets_up_totp(gateway: GatewayUnderTest) -> N
     async with gateway.client() as client:
         tenant = await create_tenant(
             gateway.db,
+            gateway.keys,
             name="GHT TOTP",
             region="HDF",
             admin_login=f"p-{secrets.token_hex(3)}",
@@ -134,6 +135,7 @@ async def test_authority_invites_a_regional_supervisor(gateway: GatewayUnderTest
     async with gateway.client() as client:
         ars = await create_tenant(
             gateway.db,
+            gateway.keys,
             name="ARS Hauts-de-France (test)",
             region="HDF",
             kind="authority",
@@ -195,9 +197,11 @@ async def test_lockout_is_a_security_event_on_the_bus(gateway: GatewayUnderTest,
 
 
 def test_downstream_services_accept_the_gateways_actor_tokens(gateway: GatewayUnderTest) -> None:
-    """The key ring make run writes: the gateway signs with keys/<kid>.pem, services load keys/*.pub.pem."""
+    """The key ring make run writes: the gateway signs with its own secrets/gateway/actor-signing-keys/<kid>.pem,
+    services load keys/*.pub.pem, a folder with no private key in it."""
     keys = gateway.directory / "keys"
-    private = next(p for p in keys.glob("*.pem") if not p.name.endswith(".pub.pem"))
+    assert all(p.name.endswith(".pub.pem") for p in keys.iterdir())
+    private = next((gateway.directory / "secrets" / "gateway" / "actor-signing-keys").glob("*.pem"))
     signer = TokenSigner(SigningKey.from_pem(private.name.removesuffix(".pem"), private.read_bytes()), ttl_s=60)
     principal = Principal(
         user_id="5b0f2f52-3c1a-4a55-9a53-0c6d9d3e1b10",

@@ -31,12 +31,13 @@ from fastapi import FastAPI
 from strawberry.fastapi import BaseContext, GraphQLRouter
 
 import panicsafe.gateway
+from panicsafe.core.crypto import TransitKeys
 from panicsafe.core.db.database import Database
 from panicsafe.core.db.migrations import upgrade_async
 from panicsafe.core.db.provision import ServiceRoles, provision_service
 from panicsafe.core.devstack import DevStack
 from panicsafe.core.devstack.ports import LOOPBACK, free_port
-from panicsafe.core.testing import ProvisionedSchema
+from panicsafe.core.testing import ProvisionedSchema, gateway_keys
 from panicsafe.gateway import bootstrap, federation
 from panicsafe.gateway.domain.models import TenantRole
 from panicsafe.gateway.domain.policy import FIELD_POLICIES, Principal, unauthenticated
@@ -119,6 +120,7 @@ EXPECTED_IDF = {
 @dataclass
 class Planted:
     db: Database
+    keys: TransitKeys
     secrets: list[str] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
 
@@ -149,6 +151,7 @@ async def _tenant(
     """A tenant by `bootstrap.create_tenant`, then a user and crises inserted by SQL in its transaction."""
     created = await bootstrap.create_tenant(
         planted.db,
+        planted.keys,
         name=planted.plant(f"SECRET-TENANT-{label}"),
         region=region,
         admin_login=planted.plant(f"secret-admin-{label.lower()}"),
@@ -197,9 +200,9 @@ async def _tenant(
                 )
 
 
-async def _plant(db: Database) -> Planted:
+async def _plant(db: Database, keys: TransitKeys) -> Planted:
     now = datetime.now(UTC)
-    planted = Planted(db)
+    planted = Planted(db, keys)
     hours = timedelta(hours=1)
     await _tenant(
         planted,
@@ -251,7 +254,7 @@ async def planted(stack: DevStack) -> AsyncIterator[Planted]:
     db = schema.database()
     await db.open()
     try:
-        yield await _plant(db)
+        yield await _plant(db, gateway_keys(stack))
     finally:
         await db.close()
 

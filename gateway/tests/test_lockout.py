@@ -14,6 +14,7 @@ from gwdb import PASSWORD, FakeClock, active_member, auth_service, client, migra
 from panicsafe.core.db.database import Database
 from panicsafe.core.devstack import DevStack
 from panicsafe.core.errors import ServiceError
+from panicsafe.core.testing import gateway_keys
 from panicsafe.gateway.auth.throttle import Throttle, ThrottlePolicy, account_key, address_key
 from panicsafe.gateway.settings import GatewaySettings
 
@@ -92,7 +93,7 @@ async def test_the_right_password_is_refused_for_fifteen_minutes_after_the_twent
 ) -> None:
     clock = FakeClock()
     auth = auth_service(stack, db, clock=clock)
-    member = await active_member(db)
+    member = await active_member(db, gateway_keys(stack))
     me = client()
 
     async def wrong_password() -> ServiceError:

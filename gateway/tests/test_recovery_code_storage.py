@@ -23,6 +23,7 @@ from panicsafe.core.db.database import Database
 from panicsafe.core.db.migrations import upgrade
 from panicsafe.core.devstack import DevStack
 from panicsafe.core.errors import ServiceError
+from panicsafe.core.testing import gateway_keys
 from panicsafe.gateway.app import MIGRATIONS
 from panicsafe.gateway.auth.service import AuthService, replace_recovery_codes
 from panicsafe.gateway.identity.recovery import legacy_digest, new_recovery_codes, normalize_recovery_code
@@ -49,7 +50,7 @@ async def recover(auth: AuthService, member: Member, code: str) -> str:
 
 async def test_codes_are_stored_salted_and_slow_and_work_once(stack: DevStack) -> None:
     async with opened(await migrated_schema(stack)) as db:
-        member = await active_member(db)
+        member = await active_member(db, gateway_keys(stack))
         async with db.tenant(member.tenant_id) as conn:
             codes = await replace_recovery_codes(conn, member.user_id, member.tenant_id)
         stored = [hashed for hashed, _ in await stored_codes(db, member)]
@@ -103,7 +104,7 @@ async def test_codes_handed_out_before_the_migration_keep_working(stack: DevStac
 
 async def test_regenerating_replaces_every_old_code(stack: DevStack) -> None:
     async with opened(await migrated_schema(stack)) as db:
-        member = await active_member(db)
+        member = await active_member(db, gateway_keys(stack))
         async with db.tenant(member.tenant_id) as conn:
             old = await replace_recovery_codes(conn, member.user_id, member.tenant_id)
             new = await replace_recovery_codes(conn, member.user_id, member.tenant_id)

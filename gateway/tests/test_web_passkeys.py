@@ -56,6 +56,7 @@ async def test_enrol_and_sign_in_with_a_passkey(local_gateway: tuple[GatewayUnde
     gateway, public_url = local_gateway
     tenant = await create_tenant(
         gateway.db,
+        gateway.keys,
         name="GHT Clés d'accès",
         region="HDF",
         admin_login="adm-passkey",

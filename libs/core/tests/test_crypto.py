@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from hvac.exceptions import InvalidPath
 
+from panicsafe.contracts.catalog import GATEWAY
 from panicsafe.contracts.errors import ErrorCode
 from panicsafe.core import crypto
 from panicsafe.core.crypto import (
@@ -19,20 +20,25 @@ from panicsafe.core.crypto import (
     NONCE_BYTES,
     DecryptionError,
     EnvelopeCipher,
+    TenantKeyMissingError,
     TenantShreddedError,
     TransitKeys,
     tenant_key_name,
 )
 from panicsafe.core.devstack import DevStack
+from panicsafe.core.openbao import OpenBaoSession
+from panicsafe.core.testing import gateway_keys
 
 PLAINTEXT = "Patient 4711: transfert en réanimation, décision du directeur de crise à 14h02.".encode()
 
 
 class CountingTransitKeys(TransitKeys):
-    """The real transit client, counting the round trips the cipher makes."""
+    """The real transit client, counting the round trips the cipher makes.
 
-    def __init__(self, address: str, token: str) -> None:
-        super().__init__(address, token)
+    With the gateway's identity: the only one that may create and shred tenant keys."""
+
+    def __init__(self, session: OpenBaoSession) -> None:
+        super().__init__(session)
         self.data_keys = 0
         self.unwraps = 0
 
@@ -49,12 +55,11 @@ class Ciphers:
     """Builds ciphers on fresh transit clients (no shared caches) and closes their HTTP sessions."""
 
     def __init__(self, stack: DevStack) -> None:
-        self.address = stack.openbao.address
-        self.token = stack.openbao.token
+        self.stack = stack
         self.made: list[CountingTransitKeys] = []
 
     def new(self, **options: Any) -> EnvelopeCipher:
-        keys = CountingTransitKeys(self.address, self.token)
+        keys = CountingTransitKeys(self.stack.openbao.session(GATEWAY))
         self.made.append(keys)
         return EnvelopeCipher(keys, **options)
 
@@ -426,10 +431,10 @@ async def test_unwrap_cache_entries_expire(ciphers: Ciphers, clock: FakeClock) -
 
 async def test_shredded_tenant_key_is_never_recreated(stack: DevStack) -> None:
     tenant, other = new_tenant(), new_tenant()
-    writer = EnvelopeCipher(TransitKeys(stack.openbao.address, stack.openbao.token))
+    writer = EnvelopeCipher(gateway_keys(stack))
     await writer.encrypt(tenant, "rec-1", PLAINTEXT)
     await writer.shred_tenant(tenant)
-    fresh = EnvelopeCipher(TransitKeys(stack.openbao.address, stack.openbao.token))
+    fresh = EnvelopeCipher(gateway_keys(stack))
     with pytest.raises(TenantShreddedError) as caught:
         await fresh.encrypt(tenant.upper(), "rec-2", PLAINTEXT)  # any spelling of the id
     assert caught.value.code == ErrorCode.FORBIDDEN
@@ -437,3 +442,21 @@ async def test_shredded_tenant_key_is_never_recreated(stack: DevStack) -> None:
     assert await fresh.keys.is_shredded(other) is False
     blob = await fresh.encrypt(other, "rec-1", PLAINTEXT)
     assert await fresh.decrypt(other, "rec-1", blob) == PLAINTEXT
+
+
+async def test_only_the_gateway_creates_a_tenant_key_then_every_service_seals_with_it(stack: DevStack) -> None:
+    tenant = new_tenant()
+    chat = EnvelopeCipher(TransitKeys(stack.openbao.session("chat")))
+    with pytest.raises(TenantKeyMissingError) as missing:
+        await chat.encrypt(tenant, "rec-1", PLAINTEXT)
+    assert missing.value.code == ErrorCode.UNAVAILABLE
+    gateway = gateway_keys(stack)
+    with pytest.raises(InvalidPath):  # the refused attempt created nothing
+        await gateway.session.run(gateway.client.secrets.transit.read_key, tenant_key_name(tenant))
+
+    await gateway.ensure_tenant_key(tenant)  # as `create_tenant` does
+    blob = await chat.encrypt(tenant, "rec-1", PLAINTEXT)
+    # Sealed by chat, opened by the logbook and the gateway (a chat text in the main courante, on screen).
+    logbook = EnvelopeCipher(TransitKeys(stack.openbao.session("logbook")))
+    assert await logbook.decrypt(tenant, "rec-1", blob) == PLAINTEXT
+    assert await EnvelopeCipher(gateway_keys(stack)).decrypt(tenant, "rec-1", blob) == PLAINTEXT

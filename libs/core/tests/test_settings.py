@@ -80,7 +80,8 @@ def test_secret_fields_collected_across_the_hierarchy() -> None:
         "database_url",
         "database_owner_url",
         "api_secret",
-        "openbao_token",
+        "openbao_role_id",
+        "openbao_secret_id",
     }
     assert PanicSettings.all_secret_fields() == ("nats_nkey_seed",)  # every process has a bus identity
 

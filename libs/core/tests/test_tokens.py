@@ -28,8 +28,10 @@ from panicsafe.core.tokens import (
     TokenError,
     TokenSigner,
     TokenVerifier,
+    load_or_create_key,
     public_pem,
-    write_key_ring,
+    write_private_keys,
+    write_public_keys,
 )
 
 AUDIENCE = "chat"
@@ -326,26 +328,29 @@ def test_signer_accepts_the_maximum_lifetime() -> None:
     assert TokenSigner(SigningKey.generate(), ttl_s=1).ttl_s == 1
 
 
-def test_key_ring_round_trips_through_a_directory(tmp_path: Path) -> None:
+def test_key_ring_round_trips_through_two_directories(tmp_path: Path) -> None:
+    """The signer's folder holds the private keys; the verifiers' folder the public halves only."""
     first, second = SigningKey.generate(), SigningKey.generate()
-    ring = tmp_path / "ring"
-    write_key_ring(ring, [first, second])
+    private, public = tmp_path / "signer", tmp_path / "ring"
+    write_private_keys(private, [first, second])
+    write_public_keys(public, [first, second])
 
-    names = sorted(p.name for p in ring.iterdir())
-    assert names == sorted([f"{first.kid}.pem", f"{first.kid}.pub.pem", f"{second.kid}.pem", f"{second.kid}.pub.pem"])
+    assert sorted(p.name for p in private.iterdir()) == sorted([f"{first.kid}.pem", f"{second.kid}.pem"])
+    assert sorted(p.name for p in public.iterdir()) == sorted([f"{first.kid}.pub.pem", f"{second.kid}.pub.pem"])
+    assert private.stat().st_mode & 0o777 == 0o700
     for key in (first, second):
-        assert (ring / f"{key.kid}.pem").stat().st_mode & 0o777 == 0o600
+        assert (private / f"{key.kid}.pem").stat().st_mode & 0o777 == 0o600
 
     # A stray file or a non-Ed25519 key in the directory is ignored.
-    (ring / "README.txt").write_text("not a key")
+    (public / "README.txt").write_text("not a key")
 
-    verifier = TokenVerifier.from_directory(AUDIENCE, ring)
+    verifier = TokenVerifier.from_directory(AUDIENCE, public)
     assert set(verifier.keys) == {first.kid, second.kid}
     assert verifier.audience == AUDIENCE
 
     actor = make_actor()
     for key in (first, second):
-        reloaded = SigningKey.from_pem(key.kid, (ring / f"{key.kid}.pem").read_bytes())
+        reloaded = SigningKey.from_pem(key.kid, (private / f"{key.kid}.pem").read_bytes())
         assert reloaded.kid == key.kid
         token = TokenSigner(reloaded).issue(actor, audience=AUDIENCE, now=T0)
         assert jwt.get_unverified_header(token)["kid"] == key.kid
@@ -355,13 +360,30 @@ def test_key_ring_round_trips_through_a_directory(tmp_path: Path) -> None:
     refused(verifier, TokenSigner(stranger).issue(actor, audience=AUDIENCE, now=T0))
 
 
+def test_a_verifier_refuses_a_folder_that_holds_a_private_key(tmp_path: Path) -> None:
+    """Whoever reads a private key can mint a token for anyone: services must be given public keys only."""
+    key = SigningKey.generate()
+    write_public_keys(tmp_path, [key])
+    write_private_keys(tmp_path, [key])
+    with pytest.raises(ValueError, match="private keys"):
+        TokenVerifier.from_directory(AUDIENCE, tmp_path)
+
+
+def test_the_signing_key_is_made_once_then_reused(tmp_path: Path) -> None:
+    made = load_or_create_key(tmp_path / "signer")
+    again = load_or_create_key(tmp_path / "signer")
+    assert again.kid == made.kid
+    assert again.private_pem() == made.private_pem()
+    assert [p.name for p in (tmp_path / "signer").iterdir()] == [f"{made.kid}.pem"]
+
+
 def test_from_directory_skips_non_ed25519_public_keys(tmp_path: Path) -> None:
     ec_key = ec.generate_private_key(ec.SECP256R1()).public_key()
     (tmp_path / "k-ec.pub.pem").write_bytes(
         ec_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     key = SigningKey.generate()
-    write_key_ring(tmp_path, [key])
+    write_public_keys(tmp_path, [key])
     verifier = TokenVerifier.from_directory(AUDIENCE, tmp_path)
     assert set(verifier.keys) == {key.kid}
 

@@ -14,11 +14,12 @@ from panicsafe.chat.domain import SendLimiter
 from panicsafe.chat.messages import Messages
 from panicsafe.chat.reading import Reading
 from panicsafe.chat.search import Search, SearchKeys
-from panicsafe.core.crypto import EnvelopeCipher, TransitKeys
+from panicsafe.core.crypto import EnvelopeCipher
 from panicsafe.core.db.database import Database
 from panicsafe.core.db.migrations import upgrade_async
 from panicsafe.core.db.provision import ServiceRoles, provision_service
 from panicsafe.core.devstack import DevStack
+from panicsafe.core.testing import ServiceKeys
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ async def chat(stack: DevStack) -> AsyncIterator[ChatUnderTest]:
     await upgrade_async(MIGRATIONS, roles.owner_dsn(pg.host, pg.port, pg.database), roles.schema)
     db = Database(roles.app_dsn(pg.host, pg.port, pg.database), roles.schema, max_size=12)
     await db.open()
-    transit = TransitKeys(stack.openbao.address, stack.openbao.token)
+    transit = ServiceKeys(stack, "chat")  # chat's own OpenBao identity (tenant keys made by the gateway's)
     cipher = EnvelopeCipher(transit)
     keys = SearchKeys(db, transit)
     try:

@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator
 import pytest
 from lbhelpers import LogbookUnderTest
 
-from panicsafe.core.crypto import EnvelopeCipher, TransitKeys
+from panicsafe.core.crypto import EnvelopeCipher
 from panicsafe.core.db.database import Database
 from panicsafe.core.db.migrations import upgrade_async
 from panicsafe.core.db.provision import ServiceRoles, provision_service
 from panicsafe.core.devstack import DevStack
+from panicsafe.core.testing import ServiceKeys
 from panicsafe.logbook.app import MIGRATIONS
 from panicsafe.logbook.core import LogbookCore
 from panicsafe.logbook.signing import TransitSigner
@@ -28,8 +29,8 @@ async def logbook(stack: DevStack) -> AsyncIterator[LogbookUnderTest]:
     await upgrade_async(MIGRATIONS, owner_dsn, roles.schema)
     db = Database(roles.app_dsn(pg.host, pg.port, pg.database), roles.schema, max_size=12)
     await db.open()
-    keys = TransitKeys(stack.openbao.address, stack.openbao.token)
-    core = LogbookCore(db, EnvelopeCipher(keys), TransitSigner(keys.client))
+    keys = ServiceKeys(stack, "logbook")  # the logbook's own OpenBao identity (tenant keys made by the gateway's)
+    core = LogbookCore(db, EnvelopeCipher(keys), TransitSigner(keys.session))
     core.start()
     try:
         yield LogbookUnderTest(core, db, roles, owner_dsn, pg.admin_dsn)

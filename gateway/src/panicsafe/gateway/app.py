@@ -113,7 +113,7 @@ class Gateway:
         hub = EventHub(rt.js)
         await hub.start()
         self.hub = hub
-        return ServiceParts(router=build_router(rt.need_db(), self.settings), on_stop=hub.stop)
+        return ServiceParts(router=build_router(rt.need_db(), rt.need_cipher().keys, self.settings), on_stop=hub.stop)
 
     async def stop(self) -> None:
         if self.runtime is not None:

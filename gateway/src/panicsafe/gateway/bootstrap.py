@@ -1,4 +1,4 @@
-"""Creating a tenant with its establishments and a first administrator's invitation.
+"""Creating a tenant with its key, its establishments and a first administrator's invitation.
 
 Used by the operator's bootstrap and, in development, by `make run` (the "GHT Démo" tenant).
 """
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from panicsafe.contracts import gateway as gw
+from panicsafe.core.crypto import TransitKeys
 from panicsafe.core.db.database import Database, savepoint
 from panicsafe.gateway import security_events
 from panicsafe.gateway.auth.sessions import token_hash
@@ -39,6 +40,7 @@ class BootstrappedTenant:
 
 async def create_tenant(
     db: Database,
+    keys: TransitKeys,
     *,
     name: str,
     region: str,
@@ -52,9 +54,13 @@ async def create_tenant(
 ) -> BootstrappedTenant:
     """A new tenant; its first account is an administrator who enrols from the returned invitation.
 
-    The tenant's code comes from its name (`identity.logins`), and completes `admin_login`."""
+    The tenant's code comes from its name (`identity.logins`), and completes `admin_login`.
+
+    Its transit key is created first, by the gateway (the only identity OpenBao lets create one), so
+    that every service can seal the tenant's data from its first record on."""
     tenant_id = str(uuid.uuid4())
     token = secrets.token_urlsafe(32)
+    await keys.ensure_tenant_key(tenant_id)
     async with db.tenant(tenant_id) as conn:
         for code in logins.code_candidates(name):
             try:
@@ -102,12 +108,16 @@ class DemoTenant:
     created: bool
 
 
-async def ensure_demo(db: Database, tenant_id: str | None) -> DemoTenant:
+async def ensure_demo(db: Database, keys: TransitKeys, tenant_id: str | None) -> DemoTenant:
     """The demo tenant of a previous run if it still exists, else a new one.
 
     While its administrator has not enrolled, a new invitation replaces the pending ones: only
     hashes of invitation tokens are kept, so the link of the previous run cannot be printed again."""
     if tenant_id is not None and _is_uuid(tenant_id):
+        async with db.tenant(tenant_id) as conn:
+            found = await tenancy.tenant(conn, tenant_id)
+        if found is not None:
+            await keys.ensure_tenant_key(tenant_id)  # a platform older than gateway-made keys
         async with db.tenant(tenant_id) as conn:
             if await tenancy.tenant(conn, tenant_id) is not None:
                 first = await conn.fetchrow(
@@ -138,7 +148,7 @@ async def ensure_demo(db: Database, tenant_id: str | None) -> DemoTenant:
                         expires_at=datetime.now(UTC) + timedelta(hours=72),
                     )
                     return DemoTenant(tenant_id, login, token, created=False)
-    demo = await create_demo(db)
+    demo = await create_demo(db, keys)
     return DemoTenant(demo.tenant_id, demo.admin_login, demo.invitation_token, created=True)
 
 
@@ -154,9 +164,10 @@ def invitation_link(public_url: str, token: str) -> str:
     return f"{public_url.rstrip('/')}/#/invitation/{token}"
 
 
-async def create_demo(db: Database) -> BootstrappedTenant:
+async def create_demo(db: Database, keys: TransitKeys) -> BootstrappedTenant:
     return await create_tenant(
         db,
+        keys,
         name=DEMO_TENANT,
         region="HDF",
         admin_login=f"admin.demo-{secrets.token_hex(2)}",

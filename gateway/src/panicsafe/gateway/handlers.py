@@ -5,13 +5,14 @@ from __future__ import annotations
 from panicsafe.contracts import gateway
 from panicsafe.contracts.gateway import BootstrapDemoReply, BootstrapDemoRequest
 from panicsafe.core.bus.rpc import RpcContext, RpcRouter
+from panicsafe.core.crypto import TransitKeys
 from panicsafe.core.db.database import Database
 from panicsafe.core.errors import forbidden
 from panicsafe.gateway.bootstrap import DEMO_TENANT, ensure_demo, invitation_link
 from panicsafe.gateway.settings import GatewaySettings
 
 
-def build_router(db: Database, settings: GatewaySettings) -> RpcRouter:
+def build_router(db: Database, keys: TransitKeys, settings: GatewaySettings) -> RpcRouter:
     router = RpcRouter(gateway.SERVICE)
 
     @router.handle(gateway.BOOTSTRAP_DEMO)
@@ -19,7 +20,7 @@ def build_router(db: Database, settings: GatewaySettings) -> RpcRouter:
         """Development only: `make run` seeds the demo tenant through this call."""
         if settings.environment != "development":
             raise forbidden("bootstrap_demo exists only in development")
-        demo = await ensure_demo(db, request.tenant_id)
+        demo = await ensure_demo(db, keys, request.tenant_id)
         token = demo.invitation_token
         return BootstrapDemoReply(
             tenant_id=demo.tenant_id,

@@ -12,6 +12,8 @@ A data key serves a bounded time and number of records; unwrapped keys are cache
 Deleting the tenant's transit key (crypto-shredding) makes every ciphertext of that tenant
 unreadable for good; a tombstone in OpenBao's KV store keeps the key from being created again.
 Other processes may hold a cached data key of that tenant until their cache lifetime ends.
+The gateway creates a tenant's key with the tenant; no other service may create or delete one
+(each reaches OpenBao with its own identity and policy: `panicsafe.core.openbao`).
 """
 
 from __future__ import annotations
@@ -29,16 +31,15 @@ from typing import Any
 import hvac
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from hvac.exceptions import InvalidPath, InvalidRequest, VaultError
+from hvac.exceptions import Forbidden, InvalidPath, InvalidRequest, VaultError
 
 from panicsafe.contracts.errors import ErrorCode
 from panicsafe.contracts.events import canonical_uuid
 from panicsafe.core.errors import ServiceError
+from panicsafe.core.openbao import KV_MOUNT, TENANT_KEY_PREFIX, TOMBSTONES, TRANSIT_MOUNT, OpenBaoSession
 
 MAGIC = b"PS1"
 NONCE_BYTES = 12
-TRANSIT_MOUNT = "transit"
-KV_MOUNT = "secret"
 
 
 class TenantShreddedError(ServiceError):
@@ -46,6 +47,13 @@ class TenantShreddedError(ServiceError):
 
     def __init__(self, tenant_id: str) -> None:
         super().__init__(ErrorCode.FORBIDDEN, f"tenant {tenant_id} was crypto-shredded")
+
+
+class TenantKeyMissingError(ServiceError):
+    """The tenant has no key yet, and this service may not create one (the gateway does, with the tenant)."""
+
+    def __init__(self, tenant_id: str) -> None:
+        super().__init__(ErrorCode.UNAVAILABLE, f"tenant {tenant_id} has no key yet (the gateway creates it)")
 
 
 class DecryptionError(ServiceError):
@@ -82,47 +90,56 @@ def canonical_tenant(tenant_id: str) -> str:
 
 
 def tenant_key_name(tenant_id: str) -> str:
-    return f"tenant-{canonical_tenant(tenant_id)}"
+    return f"{TENANT_KEY_PREFIX}{canonical_tenant(tenant_id)}"
 
 
 class TransitKeys:
-    """The tenant keys in OpenBao transit (hvac is blocking: calls run in a worker thread)."""
+    """The tenant keys in OpenBao transit, reached with one service's identity (`OpenBaoSession`).
+
+    Only the gateway's identity may create a tenant key (with the tenant) or destroy it: for any other
+    service a missing key is `TenantKeyMissingError`, refused by OpenBao, not made on the spot."""
 
     def __init__(
         self,
-        address: str,
-        token: str,
+        session: OpenBaoSession,
         *,
         mount: str = TRANSIT_MOUNT,
         kv_mount: str = KV_MOUNT,
-        timeout: float = 5.0,
     ) -> None:
-        self.client = hvac.Client(url=address, token=token, timeout=timeout)
+        self.session = session
         self.mount = mount
         self.kv_mount = kv_mount
         self._known: set[str] = set()
 
+    @property
+    def client(self) -> hvac.Client:
+        return self.session.client
+
     def _tombstone_path(self, tenant_id: str) -> str:
-        return f"panicsafe/shredded-tenants/{canonical_tenant(tenant_id)}"
+        return f"{TOMBSTONES}/{canonical_tenant(tenant_id)}"
 
     async def ensure_tenant_key(self, tenant_id: str) -> str:
+        """The tenant's key name; the key is created if missing and this identity may create it."""
         name = tenant_key_name(tenant_id)
         if name in self._known:
             return name
         try:
-            await asyncio.to_thread(self.client.secrets.transit.read_key, name, mount_point=self.mount)
+            await self.session.run(self.client.secrets.transit.read_key, name, mount_point=self.mount)
         except InvalidPath:
             if await self.is_shredded(tenant_id):
                 raise TenantShreddedError(canonical_tenant(tenant_id)) from None
-            await asyncio.to_thread(
-                self.client.secrets.transit.create_key, name, key_type="aes256-gcm96", mount_point=self.mount
-            )
+            try:
+                await self.session.run(
+                    self.client.secrets.transit.create_key, name, key_type="aes256-gcm96", mount_point=self.mount
+                )
+            except Forbidden:
+                raise TenantKeyMissingError(canonical_tenant(tenant_id)) from None
         self._known.add(name)
         return name
 
     async def is_shredded(self, tenant_id: str) -> bool:
         try:
-            await asyncio.to_thread(
+            await self.session.run(
                 self.client.secrets.kv.v2.read_secret_version,
                 self._tombstone_path(tenant_id),
                 mount_point=self.kv_mount,
@@ -134,7 +151,7 @@ class TransitKeys:
 
     async def data_key(self, tenant_id: str) -> tuple[bytes, str]:
         name = await self.ensure_tenant_key(tenant_id)
-        reply: dict[str, Any] = await asyncio.to_thread(
+        reply: dict[str, Any] = await self.session.run(
             self.client.secrets.transit.generate_data_key,
             name,
             key_type="plaintext",
@@ -145,7 +162,7 @@ class TransitKeys:
 
     async def unwrap(self, tenant_id: str, wrapped: str) -> bytes:
         try:
-            reply: dict[str, Any] = await asyncio.to_thread(
+            reply: dict[str, Any] = await self.session.run(
                 self.client.secrets.transit.decrypt_data,
                 tenant_key_name(tenant_id),
                 wrapped,
@@ -156,30 +173,36 @@ class TransitKeys:
         return base64.b64decode(reply["data"]["plaintext"])
 
     async def delete_tenant_key(self, tenant_id: str) -> None:
+        """Crypto-shredding (the gateway's identity only: OpenBao refuses any other)."""
         name = tenant_key_name(tenant_id)
         # The tombstone first: a crash after it leaves a key that can no longer be recreated.
-        await asyncio.to_thread(
+        await self.session.run(
             self.client.secrets.kv.v2.create_or_update_secret,
             self._tombstone_path(tenant_id),
             secret={"shredded": "true"},
             mount_point=self.kv_mount,
         )
-        await asyncio.to_thread(
+        await self.session.run(
             self.client.secrets.transit.update_key_configuration,
             name,
             deletion_allowed=True,
             mount_point=self.mount,
         )
-        await asyncio.to_thread(self.client.secrets.transit.delete_key, name, mount_point=self.mount)
+        await self.session.run(self.client.secrets.transit.delete_key, name, mount_point=self.mount)
         self._known.discard(name)
 
     async def ping(self) -> None:
+        """OpenBao answers unsealed, and this identity holds a live token (or gets one)."""
         try:
             status = await asyncio.to_thread(self.client.sys.read_health_status, method="GET")
-        except VaultError as exc:
+        except (VaultError, OSError) as exc:
             raise ConnectionError(f"openbao: {exc}") from exc
         if isinstance(status, dict) and status.get("sealed"):
             raise ConnectionError("openbao is sealed")
+        try:
+            await self.session.atoken()
+        except (VaultError, OSError) as exc:
+            raise ConnectionError(f"openbao refused this service's login: {exc}") from exc
 
 
 @dataclass

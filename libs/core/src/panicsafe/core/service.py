@@ -34,6 +34,7 @@ from panicsafe.core.bus.rpc import RpcClient, RpcContext, RpcRouter, RpcServer, 
 from panicsafe.core.crypto import EnvelopeCipher, TransitKeys
 from panicsafe.core.db.database import Database
 from panicsafe.core.db.migrations import upgrade_async
+from panicsafe.core.openbao import AppRoleCredentials, OpenBaoSession
 from panicsafe.core.settings import DatabaseSettings, OpenBaoSettings, PanicSettings, S3Settings, TurnSettings
 from panicsafe.core.telemetry import configure_logging, configure_tracing
 from panicsafe.core.tokens import TokenVerifier
@@ -166,12 +167,16 @@ class Runtime(Generic[S]):
             )
             await self.db.open()
         if isinstance(settings, OpenBaoSettings):
-            keys = TransitKeys(
+            session = OpenBaoSession(
                 settings.openbao_addr,
-                settings.openbao_token.get_secret_value(),
-                mount=settings.openbao_transit_mount,
+                AppRoleCredentials(
+                    settings.openbao_role_id.get_secret_value(), settings.openbao_secret_id.get_secret_value()
+                ),
+                ca_file=settings.openbao_ca_file,
+                mount=settings.openbao_approle_mount,
             )
-            self.cipher = EnvelopeCipher(keys)
+            await session.alogin()  # its own identity, at start: a wrong secret id stops the service here
+            self.cipher = EnvelopeCipher(TransitKeys(session, mount=settings.openbao_transit_mount))
         if isinstance(settings, S3Settings):
             self.s3 = Minio(
                 settings.s3_endpoint,
@@ -244,6 +249,8 @@ class Runtime(Generic[S]):
                 await self.nc.drain()
         if self.db is not None:
             await self.db.close()
+        if self.cipher is not None:
+            await self.cipher.keys.session.aclose()
         self._stopped.set()
         log.info("service stopped", extra={"service": self.name})
 

@@ -117,9 +117,15 @@ class S3Settings(PanicSettings):
 
 
 class OpenBaoSettings(PanicSettings):
-    secret_fields: ClassVar[tuple[str, ...]] = ("openbao_token",)
+    """The service's own AppRole (`OPENBAO_ROLE_ID_FILE`, `OPENBAO_SECRET_ID_FILE`): no shared token."""
+
+    secret_fields: ClassVar[tuple[str, ...]] = ("openbao_role_id", "openbao_secret_id")
     openbao_addr: str = "https://127.0.0.1:8200"
-    openbao_token: SecretStr = SecretStr("")
+    openbao_role_id: SecretStr = SecretStr("")
+    openbao_secret_id: SecretStr = SecretStr("")
+    # The CA that signed OpenBao's certificate (the system's trust store when unset).
+    openbao_ca_file: Path | None = None
+    openbao_approle_mount: str = "approle"
     openbao_transit_mount: str = "transit"
 
 

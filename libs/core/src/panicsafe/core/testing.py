@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import secrets
 
+from panicsafe.contracts.catalog import GATEWAY
 from panicsafe.core.bus.consumer import DEAD_LETTERS_DDL
 from panicsafe.core.bus.outbox import OUTBOX_DDL
+from panicsafe.core.crypto import TenantKeyMissingError, TransitKeys
 from panicsafe.core.db.database import Database
 from panicsafe.core.db.provision import ServiceRoles, provision_service
 from panicsafe.core.devstack import DevStack
@@ -42,3 +44,25 @@ async def make_schema(stack: DevStack, prefix: str = "t") -> ProvisionedSchema:
     finally:
         await owner.close()
     return schema
+
+
+def gateway_keys(stack: DevStack) -> TransitKeys:
+    """The tenant keys as the gateway reaches them: it alone creates (with a tenant) and destroys them."""
+    return TransitKeys(stack.openbao.session(GATEWAY))
+
+
+class ServiceKeys(TransitKeys):
+    """A service's tenant keys, with its own OpenBao identity, for tests whose tenants are made up on
+    the spot: a missing tenant key is created by the gateway's identity, as `create_tenant` does in
+    production, and then used with the service's."""
+
+    def __init__(self, stack: DevStack, service: str) -> None:
+        super().__init__(stack.openbao.session(service))
+        self.gateway = gateway_keys(stack)
+
+    async def ensure_tenant_key(self, tenant_id: str) -> str:
+        try:
+            return await super().ensure_tenant_key(tenant_id)
+        except TenantKeyMissingError:
+            await self.gateway.ensure_tenant_key(tenant_id)
+            return await super().ensure_tenant_key(tenant_id)

@@ -135,7 +135,13 @@ class TokenVerifier:
 
     @classmethod
     def from_directory(cls, audience: str, directory: Path) -> TokenVerifier:
-        """Load `<kid>.pub.pem` files (how Kubernetes mounts the ring from OpenBao)."""
+        """Load `<kid>.pub.pem` files (how Kubernetes mounts the ring from OpenBao).
+
+        A private key in that folder is refused: services get public keys only, the signing key
+        exists in the gateway alone (whoever holds it can mint a token for anyone)."""
+        private = [p.name for p in directory.glob("*.pem") if not p.name.endswith(".pub.pem")]
+        if private:
+            raise ValueError(f"{directory} holds private keys ({', '.join(sorted(private))}): public keys only")
         verifier = cls(audience=audience)
         for path in sorted(directory.glob("*.pub.pem")):
             key = serialization.load_pem_public_key(path.read_bytes())
@@ -208,11 +214,31 @@ class TokenVerifier:
             raise TokenError("token claims malformed") from exc
 
 
-def write_key_ring(directory: Path, keys: list[SigningKey]) -> None:
-    """Write private keys (`<kid>.pem`, 0600) and public keys (`<kid>.pub.pem`) for local runs."""
+def write_private_keys(directory: Path, keys: list[SigningKey]) -> None:
+    """The signer's side: `<kid>.pem` (0600) in a folder of its own (0700)."""
     directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
     for key in keys:
         private = directory / f"{key.kid}.pem"
         private.write_bytes(key.private_pem())
         private.chmod(0o600)
+
+
+def write_public_keys(directory: Path, keys: list[SigningKey]) -> None:
+    """The verifiers' side: `<kid>.pub.pem` only (what `TokenVerifier.from_directory` loads)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for key in keys:
         (directory / f"{key.kid}.pub.pem").write_bytes(public_pem(key.public_key))
+
+
+def load_or_create_key(directory: Path) -> SigningKey:
+    """The newest `<kid>.pem` of a signer's folder, or a new key written there (kept across restarts)."""
+    existing = sorted(
+        (p for p in directory.glob("*.pem") if not p.name.endswith(".pub.pem")), key=lambda p: p.stat().st_mtime
+    )
+    if existing:
+        newest = existing[-1]
+        return SigningKey.from_pem(newest.name.removesuffix(".pem"), newest.read_bytes())
+    key = SigningKey.generate()
+    write_private_keys(directory, [key])
+    return key

@@ -24,7 +24,7 @@ def wants(event: CloudEvent) -> bool:
 async def build(rt: Runtime[LogbookSettings]) -> ServiceParts:
     settings = rt.settings
     cipher = rt.need_cipher()
-    core = LogbookCore(rt.need_db(), cipher, TransitSigner(cipher.keys.client, mount=settings.openbao_transit_mount))
+    core = LogbookCore(rt.need_db(), cipher, TransitSigner(cipher.keys.session, mount=settings.openbao_transit_mount))
     core.start()
     exports = None
     if rt.s3 is not None:

@@ -8,17 +8,16 @@ checkpoints verifiable.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import uuid
 from typing import Any
 
 import httpx
-import hvac
 from hvac.exceptions import InvalidPath
 
 from panicsafe.contracts.errors import ErrorCode
 from panicsafe.core.errors import ServiceError
+from panicsafe.core.openbao import OpenBaoSession
 
 
 def signing_key_name(tenant_id: str) -> str:
@@ -26,10 +25,13 @@ def signing_key_name(tenant_id: str) -> str:
 
 
 class TransitSigner:
-    """Sign with, and read the public half of, `transit/keys/logbook-<tenant>` (type ed25519)."""
+    """Sign with, and read the public half of, `transit/keys/logbook-<tenant>` (type ed25519).
 
-    def __init__(self, client: hvac.Client, *, mount: str = "transit") -> None:
-        self.client = client
+    It acts as the logbook's own OpenBao identity (`session`): no other service's policy reaches these keys."""
+
+    def __init__(self, session: OpenBaoSession, *, mount: str = "transit") -> None:
+        self.session = session
+        self.client = session.client
         self.mount = mount
         self._public: dict[tuple[str, int], bytes] = {}
         self._known: set[str] = set()
@@ -40,10 +42,7 @@ class TransitSigner:
 
     def _async_http(self) -> httpx.AsyncClient:
         if self._http is None:
-            verify = self.client.session.verify if hasattr(self.client, "session") else True
-            self._http = httpx.AsyncClient(
-                base_url=str(self.client.url), headers={"X-Vault-Token": str(self.client.token)}, verify=verify
-            )
+            self._http = httpx.AsyncClient(base_url=self.session.address, verify=self.session.ssl_context())
         return self._http
 
     async def close(self) -> None:
@@ -55,9 +54,9 @@ class TransitSigner:
         if name in self._known:
             return
         try:
-            await asyncio.to_thread(self.client.secrets.transit.read_key, name, mount_point=self.mount)
+            await self.session.run(self.client.secrets.transit.read_key, name, mount_point=self.mount)
         except InvalidPath:
-            await asyncio.to_thread(
+            await self.session.run(
                 self.client.secrets.transit.create_key,
                 name,
                 key_type="ed25519",
@@ -66,14 +65,23 @@ class TransitSigner:
             )
         self._known.add(name)
 
+    async def _post_sign(self, name: str, message: bytes) -> httpx.Response:
+        return await self._async_http().post(
+            f"/v1/{self.mount}/sign/{name}",
+            json={"input": base64.b64encode(message).decode()},
+            headers={"X-Vault-Token": await self.session.atoken()},
+            timeout=10.0,
+        )
+
     async def sign(self, tenant_id: str, message: bytes) -> tuple[bytes, int]:
         """The raw 64-byte signature and the key version that made it."""
         name = signing_key_name(tenant_id)
         await self._ensure(name)
         try:
-            response = await self._async_http().post(
-                f"/v1/{self.mount}/sign/{name}", json={"input": base64.b64encode(message).decode()}, timeout=10.0
-            )
+            response = await self._post_sign(name, message)
+            if response.status_code == httpx.codes.FORBIDDEN:  # token revoked or expired: log in again, once
+                await self.session.alogin()
+                response = await self._post_sign(name, message)
             response.raise_for_status()
             reply: dict[str, Any] = response.json()
         except httpx.HTTPError as exc:
@@ -93,7 +101,7 @@ class TransitSigner:
             return cached
         name = signing_key_name(tenant_id)
         await self._ensure(name)
-        reply: dict[str, Any] = await asyncio.to_thread(
+        reply: dict[str, Any] = await self.session.run(
             self.client.secrets.transit.read_key, name, mount_point=self.mount
         )
         keys: dict[str, Any] = reply["data"]["keys"]

@@ -7,7 +7,9 @@ bootstrap job, with the administrator's connection.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 
@@ -33,6 +35,27 @@ class ServiceRoles:
 
     def app_dsn(self, host: str, port: int, database: str) -> str:
         return f"postgresql://{self.app}:{self.app_password}@{host}:{port}/{database}"
+
+
+def _password_in(path: Path) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(24)
+    path.write_text(password)
+    path.chmod(0o600)
+    return password
+
+
+def load_or_create_roles(schema: str, folder: Path) -> ServiceRoles:
+    """The service's roles with their passwords kept in `folder` (0600): made once, then reused.
+
+    PostgreSQL checks each role's password (scram-sha-256): the files are the only place they live."""
+    return ServiceRoles(
+        schema,
+        owner_password=_password_in(folder / "database_owner_password"),
+        app_password=_password_in(folder / "database_app_password"),
+    )
 
 
 def _literal(value: str) -> str:

@@ -60,11 +60,14 @@ def _catch_stop() -> threading.Event:
 
 
 def servers_table(stack: DevStack) -> str:
+    pg = stack.postgres
     rows = [
         f"  nats      {stack.nats.url}  (TLS, one nkey per service; monitor http://127.0.0.1:{stack.nats.monitor_port})",
-        f"  postgres  {stack.postgres.admin_dsn}",
+        f"  postgres  postgresql://{pg.host}:{pg.port}/{pg.database}  (scram-sha-256; superuser password in"
+        f" {stack.directory}/postgres/superuser.password)",
         f"  s3        http://{stack.s3.endpoint}  (SeaweedFS)",
-        f"  openbao   {stack.openbao.address}  (dev mode, token in {stack.directory}/openbao/openbao.token)",
+        f"  openbao   {stack.openbao.address}  (TLS, CA {stack.openbao.ca_file}; sealed storage, unseal key"
+        f" in {stack.openbao.init_file}; one AppRole per service, root token revoked)",
         f"  coturn    turn:{stack.turn.host}:{stack.turn.port}",
     ]
     startup = ", ".join(f"{k} {v:.2f} s" for k, v in stack.startup_s.items())

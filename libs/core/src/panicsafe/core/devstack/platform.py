@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -25,13 +24,13 @@ from panicsafe.contracts.health import DependencyStatus, HealthReply, HealthRequ
 from panicsafe.core.bus.connection import connect_nats
 from panicsafe.core.bus.identity import LAUNCHER
 from panicsafe.core.bus.rpc import RpcClient
-from panicsafe.core.db.provision import ServiceRoles, provision_service
+from panicsafe.core.db.provision import load_or_create_roles, provision_service
 from panicsafe.core.devstack.natsd import NatsInfo
 from panicsafe.core.devstack.ports import free_port, listen_port_is_free
 from panicsafe.core.devstack.servers import DevStackError, _signal_group, _wait_group_gone, http_status
 from panicsafe.core.devstack.stack import DevStack
 from panicsafe.core.errors import ServiceError
-from panicsafe.core.tokens import SigningKey, write_key_ring
+from panicsafe.core.tokens import SigningKey, load_or_create_key, write_public_keys
 
 SERVICES = SERVICE_NAMES  # the registry's order: downstream services first, the gateway last
 # Gateway processes sharing its port: more than one, as in production (replicas), so that what runs
@@ -79,8 +78,11 @@ class Platform:
         # party), so `make run` says `localhost`; API clients keep using `gateway_url`.
         self.public_host = public_host
         self.processes: dict[str, ServiceProcess] = {}
-        self.signing_key = SigningKey.generate()  # internal actor tokens (services verify)
-        self.access_key = SigningKey.generate()  # user access tokens (only the gateway knows it)
+        # The gateway's private keys, in its own secrets folder, kept across restarts: internal actor
+        # tokens (services get the public half in `keys/`) and user access tokens (no one else needs it).
+        gateway_secrets = self.secrets_dir(GATEWAY)
+        self.signing_key = load_or_create_key(gateway_secrets / "actor-signing-keys")
+        self.access_key = load_or_create_key(gateway_secrets / "access-signing-keys")
 
     @property
     def gateway_url(self) -> str:
@@ -92,22 +94,32 @@ class Platform:
 
     @property
     def keys_dir(self) -> Path:
+        """The actor-token public keys every service reads: no private key ever sits here."""
         return self.directory / "keys"
 
+    def secrets_dir(self, name: str) -> Path:
+        """One service's own secrets (0700): only that service's settings name files in it."""
+        folder = self.directory / "secrets" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o700)
+        return folder
+
+    def signing_key_file(self, key: SigningKey, ring: str) -> Path:
+        return self.secrets_dir(GATEWAY) / ring / f"{key.kid}.pem"
+
     async def provision(self) -> None:
-        write_key_ring(self.keys_dir, [self.signing_key])
-        write_key_ring(self.directory / "access-keys", [self.access_key])
+        write_public_keys(self.keys_dir, [self.signing_key])
         pg = self.stack.postgres
         for name in self.services:
-            roles = ServiceRoles(name, secrets.token_urlsafe(18), secrets.token_urlsafe(18))
+            folder = self.secrets_dir(name)
+            roles = load_or_create_roles(name, folder)  # the same passwords at every start
             await provision_service(pg.admin_dsn, roles)
-            folder = self.directory / "secrets" / name
             _secret_file(folder / "database_url", roles.app_dsn(pg.host, pg.port, pg.database))
             _secret_file(folder / "database_owner_url", roles.owner_dsn(pg.host, pg.port, pg.database))
 
     def service_env(self, name: str) -> dict[str, str]:
         prefix = f"{name.upper()}_"
-        folder = self.directory / "secrets" / name
+        folder = self.secrets_dir(name)
         values = {
             "ENVIRONMENT": "development",
             "NATS_URL": self.stack.nats.url,
@@ -120,8 +132,14 @@ class Platform:
             "LOG_LEVEL": "INFO",
         }
         if "openbao" in self.stack.servers:
-            values["OPENBAO_ADDR"] = self.stack.openbao.address
-            values["OPENBAO_TOKEN_FILE"] = _secret_file(folder / "openbao_token", self.stack.openbao.token)
+            bao = self.stack.openbao
+            credentials = bao.credentials(name)  # its own AppRole, made by the devstack
+            values |= {
+                "OPENBAO_ADDR": bao.address,
+                "OPENBAO_CA_FILE": bao.ca_file,
+                "OPENBAO_ROLE_ID_FILE": _secret_file(folder / "openbao_role_id", credentials.role_id),
+                "OPENBAO_SECRET_ID_FILE": _secret_file(folder / "openbao_secret_id", credentials.secret_id),
+            }
         if "s3" in self.stack.servers:
             values |= {
                 "S3_ENDPOINT": self.stack.s3.endpoint,
@@ -144,8 +162,8 @@ class Platform:
                 "HTTP_PORT": str(self.gateway_port),
                 "HTTP_WORKERS": str(self.gateway_workers),
                 "PUBLIC_URL": self.public_url,
-                "INTERNAL_SIGNING_KEY_FILE": str(self.keys_dir / f"{self.signing_key.kid}.pem"),
-                "ACCESS_SIGNING_KEY_FILE": str(self.directory / "access-keys" / f"{self.access_key.kid}.pem"),
+                "INTERNAL_SIGNING_KEY_FILE": str(self.signing_key_file(self.signing_key, "actor-signing-keys")),
+                "ACCESS_SIGNING_KEY_FILE": str(self.signing_key_file(self.access_key, "access-signing-keys")),
             }
         values |= self.settings.get(name, {})
         env = {k: v for k, v in os.environ.items() if not k.startswith(prefix)}

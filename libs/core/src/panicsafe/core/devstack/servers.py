@@ -1,4 +1,4 @@
-"""The real servers of a local stack: PostgreSQL, SeaweedFS (S3), OpenBao (dev), coturn (NATS: `natsd`).
+"""The real servers of a local stack: NATS, PostgreSQL, SeaweedFS (S3), coturn (OpenBao: `openbao.py`).
 
 Each runs as a child process in its own process group, in a folder of the stack, on free
 loopback ports, and is stopped with its whole group: nothing is left behind.
@@ -177,10 +177,30 @@ class PostgresInfo:
     database: str
     admin_user: str
     data_dir: str
+    admin_password: str = field(repr=False)
 
     @property
     def admin_dsn(self) -> str:
-        return f"postgresql://{self.admin_user}@{self.host}:{self.port}/{self.database}"
+        return f"postgresql://{self.admin_user}:{self.admin_password}@{self.host}:{self.port}/{self.database}"
+
+
+# Only password logins (SCRAM), only over loopback TCP, plus the superuser on the local socket.
+PG_HBA = """# PanicSAFE devstack: every login needs its role's password (scram-sha-256); no trust, no peer.
+# TYPE  DATABASE  USER      ADDRESS        METHOD
+local   all       postgres                 scram-sha-256
+host    all       all       127.0.0.1/32   scram-sha-256
+"""
+
+
+def _superuser_password(directory: Path) -> str:
+    """The superuser's password, in the stack folder (0600): made once, reused at every start."""
+    path = directory / "superuser.password"
+    if path.exists():
+        return path.read_text().strip()
+    password = secrets.token_urlsafe(24)
+    path.write_text(password)
+    path.chmod(0o600)
+    return password
 
 
 def _pg_owner() -> str | None:
@@ -192,6 +212,42 @@ def _pg_owner() -> str | None:
     except KeyError as exc:
         raise DevStackError("running as root needs the `postgres` user: run `make setup`") from exc
     return "postgres"
+
+
+def _initdb(bin_dir: Path, data: Path, password: str, user: str | None) -> None:
+    """A new cluster whose superuser has `password`, and where every login needs its password."""
+    # initdb reads the password from a file `user` can open; it exists only while initdb runs.
+    handle, name = tempfile.mkstemp(prefix="panicsafe-pgpw-")
+    pwfile = Path(name)
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(password + "\n")
+        if user:
+            shutil.chown(pwfile, user=user)
+        subprocess.run(
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "--auth=scram-sha-256",
+                f"--pwfile={pwfile}",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+            user=user,
+        )
+    finally:
+        pwfile.unlink(missing_ok=True)
+    hba = data / "pg_hba.conf"
+    hba.write_text(PG_HBA)
+    if user:
+        shutil.chown(hba, user=user)
 
 
 def _postgres_data_dir(directory: Path, user: str | None, persistent: bool) -> Path:
@@ -222,24 +278,9 @@ def postgres_server(
     if user:
         shutil.chown(data, user=user)
     bin_dir = Path(find_binary("initdb", POSTGRES_BIN_DIRS)).parent
+    password = _superuser_password(directory)
     if not (data / "PG_VERSION").exists():
-        subprocess.run(
-            [
-                str(bin_dir / "initdb"),
-                "-D",
-                str(data),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--locale=C.UTF-8",
-                "--no-sync",
-            ],
-            check=True,
-            capture_output=True,
-            user=user,
-        )
+        _initdb(bin_dir, data, password, user)
     ready_bin = str(bin_dir / "pg_isready")
     server = Server(
         name="postgres",
@@ -264,6 +305,8 @@ def postgres_server(
             "shared_buffers=256MB",
             "-c",
             "log_min_messages=warning",
+            "-c",
+            "password_encryption=scram-sha-256",
         ],
         ready=lambda: subprocess.run(
             [ready_bin, "-h", LOOPBACK, "-p", str(port), "-U", "postgres", "-d", "postgres", "-t", "1"],
@@ -274,7 +317,7 @@ def postgres_server(
         user=user,
         stop_signal=signal.SIGINT,  # fast shutdown: roll back open transactions, checkpoint
     )
-    return server, PostgresInfo(LOOPBACK, port, "postgres", "postgres", str(data))
+    return server, PostgresInfo(LOOPBACK, port, "postgres", "postgres", str(data), password)
 
 
 def remove_postgres_data(directory: Path) -> None:
@@ -375,57 +418,6 @@ def seaweedfs_server(directory: Path) -> tuple[Server, S3Info]:
         return True
 
     return Server(name="seaweedfs", directory=directory, argv=argv, ready=ready), info
-
-
-# --- OpenBao (dev) ----------------------------------------------------------------------------
-
-
-@dataclass
-class OpenBaoInfo:
-    address: str
-    port: int
-    token: str
-
-
-def openbao_server(directory: Path) -> tuple[Server, OpenBaoInfo]:
-    port = free_port_run(2)  # dev mode takes port + 1 for its cluster listener
-    token = "dev-" + secrets.token_urlsafe(24)
-    token_file = directory / "openbao.token"
-    token_file.write_text(token)
-    token_file.chmod(0o600)
-    env = {**os.environ, "HOME": str(directory), "BAO_DISABLE_MLOCK": "true"}
-    address = f"http://{LOOPBACK}:{port}"
-    server = Server(
-        name="openbao",
-        directory=directory,
-        argv=[
-            find_binary("bao"),
-            "server",
-            "-dev",
-            f"-dev-root-token-id={token}",
-            f"-dev-listen-address={LOOPBACK}:{port}",
-            "-dev-no-store-token",
-            "-log-level=warn",
-        ],
-        ready=lambda: http_status(f"{address}/v1/sys/health") == 200,
-        env=env,
-    )
-    return server, OpenBaoInfo(address, port, token)
-
-
-def bootstrap_openbao(info: OpenBaoInfo) -> None:
-    """Mount transit (tenant keys): what infra/ does in the cluster."""
-    request = urllib.request.Request(  # noqa: S310 (loopback URL we built)
-        f"{info.address}/v1/sys/mounts/transit",
-        data=json.dumps({"type": "transit"}).encode(),
-        headers={"X-Vault-Token": info.token, "Content-Type": "application/json"},
-        method="POST",
-    )
-    try:
-        urllib.request.urlopen(request, timeout=5).close()  # noqa: S310
-    except urllib.error.HTTPError as exc:
-        if exc.code != 400 or b"existing mount" not in exc.read():
-            raise
 
 
 # --- coturn -----------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
     stack = DevStack(Path(".run/stack"))
     stack.start()            # NATS, PostgreSQL, SeaweedFS, OpenBao, coturn, in parallel
-    stack.nats.url, stack.postgres.admin_dsn, stack.s3.endpoint, stack.openbao.token, ...
+    stack.nats.url, stack.postgres.admin_dsn, stack.s3.endpoint, stack.openbao.session("chat"), ...
     stack.restart("nats")    # same port, same store: for fault tests
     stack.stop()             # every process group gone
 
@@ -25,17 +25,15 @@ from panicsafe.core.bus.connection import connect_nats
 from panicsafe.core.bus.identity import PROVISIONER
 from panicsafe.core.bus.provision import provision_bus
 from panicsafe.core.devstack.natsd import NatsInfo, nats_server
+from panicsafe.core.devstack.openbao import OpenBaoInfo, bootstrap_openbao, openbao_server, unseal_openbao
 from panicsafe.core.devstack.servers import (
     DevStackError,
-    OpenBaoInfo,
     PostgresInfo,
     S3Info,
     Server,
     TurnInfo,
-    bootstrap_openbao,
     coturn_server,
     describe,
-    openbao_server,
     postgres_server,
     remove_postgres_data,
     seaweedfs_server,
@@ -155,6 +153,8 @@ class DevStack:
             time.sleep(down_s)
         server.start()
         server.wait_ready(READY_TIMEOUT_S)
+        if component == "openbao":
+            unseal_openbao(self.openbao)  # a restarted OpenBao is sealed, as in production
 
     def stop(self) -> None:
         for name in reversed(list(self.servers)):
