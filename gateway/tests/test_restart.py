@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -20,7 +21,6 @@ import pytest
 from gwclient import Account, declare, enrol_with_totp, gql, login_with_totp
 
 from panicsafe.core.devstack.ports import free_port
-from panicsafe.core.devstack.servers import group_members
 
 READY_S = 240.0
 LINK = re.compile(r"https?://\S+/#/invitation/(\S+)")
@@ -82,9 +82,15 @@ class Launcher:
         return found
 
     def stop(self) -> int:
+        started = self.tree()
         self.process.send_signal(signal.SIGTERM)
         code = self.process.wait(120)
         self._drain()
+        deadline = time.monotonic() + 30
+        while any(alive(pid) for pid in started) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        left = [(pid, Path(f"/proc/{pid}/cmdline").read_bytes()[:80]) for pid in started if alive(pid)]
+        assert not left, f"left running after a clean stop: {left}\n" + "".join(self.output)
         return code
 
     def crash(self) -> list[int]:
@@ -101,6 +107,19 @@ class Launcher:
         if self.process.stdout is not None:
             self.output.append(self.process.stdout.read())
             self.process.stdout.close()
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+async def all_gone(pids: list[int]) -> None:
+    while any(alive(pid) for pid in pids):
+        await asyncio.sleep(0.05)
 
 
 def invitation_token(output: str) -> str:
@@ -175,8 +194,7 @@ async def test_make_run_resumes_the_same_platform_after_sigterm_and_sigkill(tmp_
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
             await check_everything_back(client, admin, state, tmp_path / "after-sigterm.json")
         killed = launcher.crash()  # a power cut: every process at once, no shutdown at all
-        for pid in killed:
-            assert not group_members(pid) or pid not in group_members(pid)
+        await asyncio.wait_for(all_gone(killed), 30)  # SIGKILL is delivered asynchronously
 
         launcher = Launcher(run_dir, port)
         fourth = await launcher.ready()

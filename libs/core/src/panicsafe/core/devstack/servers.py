@@ -267,6 +267,26 @@ def _postgres_data_dir(directory: Path, user: str | None, persistent: bool) -> P
     return Path(tempfile.mkdtemp(prefix="panicsafe-pg-"))
 
 
+def _forget_stale_lock(data: Path) -> None:
+    """After a crash, `postmaster.pid` names a dead postmaster. PostgreSQL refuses to start while that
+    pid answers a signal, which a zombie not yet reaped (a container whose init does not reap) or an
+    unrelated process that got the pid does. Only a live postgres serving this very folder counts."""
+    lock = data / "postmaster.pid"
+    try:
+        pid = int(lock.read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, IndexError):
+        state, command = "gone", []
+    ours = state != "Z" and bool(command) and Path(command[0].decode(errors="replace")).name == "postgres"
+    if not (ours and str(data).encode() in command):
+        log.warning("removing the stale lock of a postmaster (pid %s) that no longer runs", pid)
+        lock.unlink(missing_ok=True)
+
+
 def postgres_server(
     directory: Path, port: int | None = None, *, persistent: bool = False
 ) -> tuple[Server, PostgresInfo]:
@@ -274,6 +294,7 @@ def postgres_server(
     user = _pg_owner()
     # The data folder must be reachable by `postgres`; a pytest tmp folder is not (0700 root).
     data = _postgres_data_dir(directory, user, persistent)
+    _forget_stale_lock(data)
     (directory / "pgdata.path").write_text(str(data))
     if user:
         shutil.chown(data, user=user)
