@@ -42,6 +42,7 @@ from panicsafe.core.devstack import DevStack
 from panicsafe.core.devstack.platform import Platform
 from panicsafe.core.devstack.ports import free_port
 from panicsafe.core.devstack.servers import http_status
+from panicsafe.core.testing import gateway_keys
 
 ROOT = Path(__file__).resolve().parent.parent
 CONNECTIONS = int(os.environ.get("PANICSAFE_BENCH_CONNECTIONS", "32"))
@@ -127,6 +128,7 @@ async def prepare(platform: Platform) -> Subject:
             "admin_dsn": platform.stack.postgres.admin_dsn,
             "log": platform.processes["gateway"].log_path,
             "directory": platform.directory,
+            "keys": gateway_keys(platform.stack),  # tenants' keys are made by the gateway's identity
         }
         # gwclient evolves with the gateway's tests: give it the fields it declares.
         gateway = gw.GatewayUnderTest(**{f.name: known[f.name] for f in dataclasses.fields(gw.GatewayUnderTest)})
