@@ -24,11 +24,13 @@ import asyncpg
 import pytest
 
 from panicsafe.contracts.catalog import SERVICE_NAMES
+from panicsafe.core.crypto import TransitKeys
 from panicsafe.core.db.database import Connection, Database, savepoint
 from panicsafe.core.db.migrations import upgrade
 from panicsafe.core.devstack import DevStack
-from panicsafe.core.testing import ProvisionedSchema, make_schema
+from panicsafe.core.testing import ProvisionedSchema, gateway_keys, make_schema
 from panicsafe.gateway.bootstrap import create_tenant
+from panicsafe.gateway.identity.logins import qualified
 
 # Every setting besides the tenant that a policy or a flow of the platform ever honoured.
 FORMER_FLAGS = {"app.identity": "lookup", "app.region": "HDF", "app.logbook_scan": "on"}
@@ -113,10 +115,11 @@ class Planted:
     crisis_id: str
 
 
-async def plant(db: Database) -> Planted:
+async def plant(db: Database, keys: TransitKeys) -> Planted:
     tag = secrets.token_hex(4)
     tenant = await create_tenant(
         db,
+        keys,
         name=f"GHT {tag}",
         region="HDF",
         admin_login=f"admin-{tag}",
@@ -126,7 +129,8 @@ async def plant(db: Database) -> Planted:
     )
     t = tenant.tenant_id
     user, session, challenge, crisis, cell = (str(uuid.uuid4()) for _ in range(5))
-    refresh, credential, login = secrets.token_urlsafe(32), secrets.token_bytes(16), f"agent-{tag}"
+    refresh, credential = secrets.token_urlsafe(32), secrets.token_bytes(16)
+    login = qualified(f"agent-{tag}", tenant.code)  # a login names its organisation
     async with db.tenant(t) as conn:
         await conn.execute(
             "INSERT INTO users (id, tenant_id, login, display_name, tenant_role, status, password_hash, "
@@ -207,12 +211,13 @@ class GatewayRows:
 
 
 @pytest.fixture(scope="module")
-async def gateway(schemas: dict[str, ProvisionedSchema]) -> AsyncIterator[GatewayRows]:
+async def gateway(stack: DevStack, schemas: dict[str, ProvisionedSchema]) -> AsyncIterator[GatewayRows]:
     schema = schemas["gateway"]
+    keys = gateway_keys(stack)
     db = schema.database()
     await db.open()
     try:
-        yield GatewayRows(schema, db, await plant(db), await plant(db))
+        yield GatewayRows(schema, db, await plant(db, keys), await plant(db, keys))
     finally:
         await db.close()
 
